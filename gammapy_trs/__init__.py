@@ -1,0 +1,21 @@
+"""gammapy-trs: time-resolved spectroscopy of gamma-ray sources with Gammapy."""
+
+from importlib.metadata import PackageNotFoundError, version
+from .estimator import TimeResolvedSpectrumEstimator
+from .intervals import as_gti
+from .registry import register_estimators
+from .spectrum import TimeResolvedSpectrum
+
+try:
+    __version__ = version("gammapy-trs")
+except PackageNotFoundError:  # pragma: no cover -- not installed
+    __version__ = "unknown"
+
+__all__ = [
+    "TimeResolvedSpectrumEstimator",
+    "TimeResolvedSpectrum",
+    "as_gti",
+    "register_estimators",
+]
+
+register_estimators()

@@ -1,0 +1,251 @@
+"""`TimeResolvedSpectrumEstimator`: the full spectral shape fitted per time bin."""
+
+import logging
+import numpy as np
+import astropy.units as u
+import gammapy.utils.parallel as parallel
+from gammapy.data import GTI
+from gammapy.datasets import Dataset, Datasets
+from gammapy.estimators import Estimator
+from gammapy.maps import TimeMapAxis
+from gammapy.modeling import Fit
+from gammapy.modeling.models import SkyModel
+from gammapy.utils.pbar import progress_bar
+from .bin_fit import fit_time_bin, free_parameter_names
+from .intervals import as_gti
+from .spectrum import TimeResolvedSpectrum
+
+__all__ = ["TimeResolvedSpectrumEstimator"]
+
+log = logging.getLogger(__name__)
+
+
+class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
+    """Fit the spectral model of a source in each of a set of time bins.
+
+    Unlike `~gammapy.estimators.LightCurveEstimator`, which fits only a flux
+    normalisation with the spectral shape frozen, this estimator fits every
+    parameter of the source model that is free (e.g. index and amplitude of a
+    power law, alpha and beta of a log-parabola, a cut-off energy) in each bin.
+    Free parameters of other models (e.g. the norm of a
+    `~gammapy.modeling.models.FoVBackgroundModel`) are refitted per bin too.
+
+    A dataset belongs to a bin if its GTI lies within the bin (within
+    ``atol``), as in `~gammapy.estimators.LightCurveEstimator`: cut the
+    observations at the bin edges before the data reduction. Bins with no
+    dataset are dropped (and counted in ``result.meta["n_dropped"]``). A bin
+    whose fit fails is kept with ``success=False``. Each bin fits copies:
+    the input datasets and models are never changed.
+
+    Parameters
+    ----------
+    time_intervals : list of `~astropy.time.Time`, `~gammapy.data.GTI` or `~gammapy.maps.TimeMapAxis`, optional
+        The bins: a list of ``Time([start, stop])``, a GTI or a time axis.
+        Default is None, one bin per dataset (its GTI).
+    source : str or int, optional
+        Name or index in ``datasets.models`` of the source to fit. Default is 0.
+    fit : `~gammapy.modeling.Fit`, optional
+        Fit instance with the backend and its options. Default is None, ``Fit()``.
+    selection_optional : list of str, optional
+        Optional steps to run. None are available yet. Default is None.
+    n_jobs : int, optional
+        Number of processes for the per-bin fits. Default is None, which is
+        `~gammapy.utils.parallel.N_JOBS_DEFAULT`.
+    parallel_backend : {"multiprocessing", "ray"}, optional
+        Parallel backend. Default is None, which is
+        `~gammapy.utils.parallel.BACKEND_DEFAULT`.
+    atol : `~astropy.units.Quantity` or str, optional
+        Tolerance on time comparisons. Default is "1e-6 s".
+
+    Examples
+    --------
+    >>> from astropy.time import Time
+    >>> from gammapy_trs import TimeResolvedSpectrumEstimator
+    >>> intervals = [Time(["2006-07-29T20:30", "2006-07-29T20:45"])]
+    >>> estimator = TimeResolvedSpectrumEstimator(time_intervals=intervals, source="pks2155")
+    >>> result = estimator.run(datasets)  # doctest: +SKIP
+    >>> result.to_table()  # doctest: +SKIP
+    """
+
+    tag = "TimeResolvedSpectrumEstimator"
+    _available_selection_optional = []
+
+    def __init__(
+        self,
+        time_intervals=None,
+        source=0,
+        fit=None,
+        selection_optional=None,
+        n_jobs=None,
+        parallel_backend=None,
+        atol="1e-6 s",
+    ):
+        self.atol = u.Quantity(atol)
+        self.time_intervals = (
+            None if time_intervals is None else as_gti(time_intervals, atol=self.atol)
+        )
+        self.source = source
+        self.fit = Fit() if fit is None else fit
+        self.selection_optional = selection_optional
+        self.n_jobs = n_jobs
+        self.parallel_backend = parallel_backend
+
+    def run(self, datasets):
+        """Fit the source model in each time bin.
+
+        Parameters
+        ----------
+        datasets : `~gammapy.datasets.Datasets` or list of `~gammapy.datasets.Dataset`
+            Datasets with their models, e.g. `~gammapy.datasets.SpectrumDatasetOnOff`
+            or `~gammapy.datasets.MapDataset`.
+
+        Returns
+        -------
+        result : `~gammapy_trs.TimeResolvedSpectrum`
+            Fitted parameters per time bin.
+        """
+        datasets = self._validate_datasets(datasets)
+        source_model = self._source_model(datasets)
+        parameter_names = free_parameter_names(source_model)
+        if not parameter_names:
+            raise ValueError(
+                f"Source model {source_model.name!r} has no free parameter: "
+                "unfreeze the parameters to fit in each bin."
+            )
+
+        gti = self._gti(datasets)
+        intervals, groups = self._group_datasets(datasets, gti)
+
+        self._update_child_jobs()
+        results = parallel.run_multiprocessing(
+            self.estimate_time_bin,
+            zip(groups, [source_model.name] * len(groups), [parameter_names] * len(groups)),
+            backend=self.parallel_backend,
+            pool_kwargs=dict(processes=self.n_jobs),
+            task_name="Time-resolved fits",
+        )
+
+        axis = TimeMapAxis.from_gti(GTI.from_time_intervals(intervals))
+        meta = dict(
+            source=source_model.name,
+            n_dropped=len(gti.table) - len(intervals),
+            estimator=self.tag,
+        )
+        return TimeResolvedSpectrum.from_bin_results(
+            results, time_axis=axis, parameter_names=list(parameter_names), meta=meta
+        )
+
+    def estimate_time_bin(self, datasets, source, parameter_names):
+        """Fit the source model in one time bin, on copies of the datasets.
+
+        Parameters
+        ----------
+        datasets : `~gammapy.datasets.Datasets`
+            Datasets of the bin, with their models.
+        source : str
+            Name of the source model.
+        parameter_names : dict of str to int
+            Column name and index of each free source parameter.
+
+        Returns
+        -------
+        result : dict
+            See `~gammapy_trs.bin_fit.fit_time_bin`.
+        """
+        estimator = self.copy()
+        return fit_time_bin(datasets, source, parameter_names, fit=estimator.fit)
+
+    @staticmethod
+    def _validate_datasets(datasets):
+        if isinstance(datasets, Dataset):
+            datasets = [datasets]
+        if not isinstance(datasets, (Datasets, list, tuple)):
+            raise TypeError(
+                f"datasets must be a Datasets or a list of Dataset, got {type(datasets).__name__}."
+            )
+        datasets = Datasets(datasets)
+        if len(datasets) == 0:
+            raise ValueError("No dataset given.")
+        missing = [d.name for d in datasets if d.gti is None or len(d.gti.table) == 0]
+        if missing:
+            raise ValueError(f"Datasets without a GTI cannot be placed in time: {missing}")
+        if len(datasets.models) == 0:
+            raise ValueError(
+                "The datasets have no models: set datasets.models to the source model "
+                "(and background models for 3D datasets) before running."
+            )
+        return datasets
+
+    def _source_model(self, datasets):
+        models = datasets.models
+        source = self.source
+        if isinstance(source, (int, np.integer)):
+            if not -len(models) <= source < len(models):
+                raise ValueError(
+                    f"source index {source} is out of range for {len(models)} models: "
+                    f"{models.names}"
+                )
+        elif source not in models.names:
+            raise ValueError(f"source {source!r} is not in the models: {models.names}")
+
+        model = models[source]
+        if not isinstance(model, SkyModel):
+            raise TypeError(
+                f"source {source!r} is a {type(model).__name__}, not a SkyModel; "
+                f"pick the source among {models.names}"
+            )
+        return model
+
+    def _gti(self, datasets):
+        if self.time_intervals is not None:
+            return self.time_intervals
+        gti = datasets.gti
+        spans = np.stack([gti.time_start.mjd, gti.time_stop.mjd], axis=1)
+        _, index = np.unique(spans, axis=0, return_index=True)
+        unique = GTI.create(gti.time_start[index], gti.time_stop[index], gti.time_ref)
+        try:
+            return as_gti(unique, atol=self.atol)
+        except ValueError as error:
+            raise ValueError(
+                f"{error} With time_intervals=None each dataset is a bin, so datasets "
+                "must not overlap in time: give time_intervals explicitly."
+            ) from None
+
+    def _group_datasets(self, datasets, gti):
+        """Datasets of each time bin; empty bins are dropped with a log line."""
+        intervals, groups = [], []
+        for t_min, t_max in progress_bar(gti.time_intervals, desc="Time bins selection"):
+            selected = datasets.select_time(t_min, t_max, atol=self.atol)
+            if len(selected) == 0:
+                log.info(f"No dataset in time bin {t_min.isot} - {t_max.isot}; bin dropped.")
+                continue
+            intervals.append((t_min, t_max))
+            groups.append(selected)
+
+        if not groups:
+            span = datasets.gti
+            raise ValueError(
+                f"No dataset lies within any of the {len(gti.table)} time intervals "
+                f"({gti.time_start[0].isot} - {gti.time_stop[-1].isot}); the datasets span "
+                f"{span.time_start.min().isot} - {span.time_stop.max().isot}."
+            )
+
+        self._warn_unused(datasets, groups, gti)
+        n_dropped = len(gti.table) - len(groups)
+        if n_dropped:
+            log.info(f"{n_dropped} of {len(gti.table)} time bins have no dataset.")
+        return intervals, groups
+
+    def _warn_unused(self, datasets, groups, gti):
+        """Warn about datasets that straddle a bin edge: their data is not used."""
+        used = {name for group in groups for name in group.names}
+        for dataset in datasets:
+            if dataset.name in used:
+                continue
+            start, stop = dataset.gti.time_start[0], dataset.gti.time_stop[-1]
+            if np.any((start < gti.time_stop) & (stop > gti.time_start)):
+                log.warning(
+                    f"Dataset {dataset.name!r} ({start.isot} - {stop.isot}) straddles a "
+                    "time bin edge and is not used: cut the observations at the bin "
+                    "edges (observations.select_time) before the data reduction."
+                )

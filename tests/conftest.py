@@ -1,0 +1,93 @@
+"""Shared fixtures: small in-memory datasets built from analytic IRFs."""
+
+import numpy as np
+import astropy.units as u
+import matplotlib
+import pytest
+from astropy.time import Time
+from gammapy.data import GTI
+from gammapy.datasets import Datasets, MapDataset
+from gammapy.irf import EDispKernelMap
+from gammapy.maps import MapAxis, WcsGeom
+from gammapy.modeling.models import (
+    FoVBackgroundModel,
+    PointSpatialModel,
+    PowerLawSpectralModel,
+    SkyModel,
+)
+from gammapy_trs.simulate import simulate_onoff_datasets
+
+matplotlib.use("Agg")
+
+T0 = Time("2026-01-01T00:00:00", scale="utc")
+AMPLITUDE_UNIT = u.Unit("cm-2 s-1 TeV-1")
+TRUE_INDEX = [3.4, 3.0, 2.6, 2.8, 3.2, 3.5]
+TRUE_AMPLITUDE = [5e-11, 1e-10, 2e-10, 1.5e-10, 8e-11, 4e-11]
+
+
+def make_intervals(n_bins, width=20 * u.min, t0=T0):
+    """Contiguous intervals as a list of Time([start, stop])."""
+    edges = t0 + np.arange(n_bins + 1) * width
+    return [Time([start, stop]) for start, stop in zip(edges[:-1], edges[1:])]
+
+
+def power_law_model(name="source", index=3.0, amplitude=1e-10):
+    return SkyModel(
+        spectral_model=PowerLawSpectralModel(index=index, amplitude=amplitude * AMPLITUDE_UNIT),
+        name=name,
+    )
+
+
+@pytest.fixture(scope="session")
+def flare_intervals():
+    return make_intervals(len(TRUE_INDEX))
+
+
+@pytest.fixture(scope="session")
+def flare_datasets_session(flare_intervals):
+    truth = [
+        PowerLawSpectralModel(index=index, amplitude=amp * AMPLITUDE_UNIT)
+        for index, amp in zip(TRUE_INDEX, TRUE_AMPLITUDE)
+    ]
+    return simulate_onoff_datasets(flare_intervals, truth, random_state=0)
+
+
+@pytest.fixture()
+def flare_datasets(flare_datasets_session):
+    """Six 20-minute on-off spectra of a flare, with a power law as model."""
+    datasets = Datasets([d.copy(name=d.name) for d in flare_datasets_session])
+    datasets.models = power_law_model()
+    return datasets
+
+
+def make_map_datasets(intervals, random_state=0):
+    """Small 3D datasets with a point source and a FoV background model each."""
+    energy_axis = MapAxis.from_energy_bounds("0.5 TeV", "20 TeV", nbin=5)
+    energy_axis_true = MapAxis.from_energy_bounds("0.3 TeV", "30 TeV", nbin=10, name="energy_true")
+    geom = WcsGeom.create(
+        skydir=(329.7, -30.2), binsz=0.05, width=1.0, frame="icrs", axes=[energy_axis]
+    )
+    rng = np.random.RandomState(random_state)
+    truth = SkyModel(
+        spectral_model=PowerLawSpectralModel(index=2.8, amplitude=1e-10 * AMPLITUDE_UNIT),
+        spatial_model=PointSpatialModel(lon_0="329.7 deg", lat_0="-30.2 deg", frame="icrs"),
+        name="source",
+    )
+    datasets = Datasets()
+    for idx, (t_min, t_max) in enumerate(intervals):
+        livetime = (t_max - t_min).to(u.s)
+        name = f"map-{idx}"
+        dataset = MapDataset.create(geom=geom, energy_axis_true=energy_axis_true, name=name)
+        dataset.exposure.quantity = np.full(dataset.exposure.data.shape, 1e9) * livetime * u.cm**2
+        dataset.exposure.meta["livetime"] = livetime
+        dataset.background.data[...] = 2e-4 * livetime.value
+        dataset.edisp = EDispKernelMap.from_diagonal_response(energy_axis, energy_axis_true)
+        dataset.psf = None
+        dataset.mask_safe.data[...] = True
+        dataset.gti = GTI.create(t_min, t_max)
+        bkg = FoVBackgroundModel(dataset_name=name)
+        dataset.models = [truth, bkg]
+        dataset.fake(random_state=rng)
+        dataset.models = None
+        datasets.append(dataset)
+    return datasets

@@ -1,0 +1,134 @@
+"""The PKS 2155-304 flare of 2006-07-29 in the H.E.S.S. DL3 DR1: the reference set-up."""
+
+import numpy as np
+import astropy.units as u
+import pytest
+from astropy.coordinates import Angle, SkyCoord
+from astropy.time import Time
+from numpy.testing import assert_allclose
+from regions import CircleSkyRegion
+from gammapy.data import DataStore
+from gammapy.datasets import Datasets, SpectrumDataset
+from gammapy.estimators import LightCurveEstimator
+from gammapy.makers import ReflectedRegionsBackgroundMaker, SafeMaskMaker, SpectrumDatasetMaker
+from gammapy.maps import MapAxis, RegionGeom
+from gammapy.modeling import Fit
+from gammapy.modeling.models import PowerLawSpectralModel, SkyModel
+from gammapy.utils.testing import requires_data
+from gammapy_trs import TimeResolvedSpectrumEstimator
+
+pytestmark = requires_data()
+
+POSITION = SkyCoord(329.71693826 * u.deg, -30.2255890 * u.deg, frame="icrs")
+
+
+def reference_intervals():
+    times = Time("2006-07-29T20:30") + np.arange(25) * 15 * u.min
+    return [Time([start, stop]) for start, stop in zip(times[:-1], times[1:])]
+
+
+def reference_model():
+    spectral = PowerLawSpectralModel(
+        index=3.0, amplitude=2e-11 * u.Unit("cm-2 s-1 TeV-1"), reference=1 * u.TeV
+    )
+    return SkyModel(spectral_model=spectral, name="pks2155")
+
+
+@pytest.fixture(scope="module")
+def pks2155_datasets():
+    """The reduction of the reference workflow: 34 on-off spectra."""
+    data_store = DataStore.from_dir("$GAMMAPY_DATA/hess-dl3-dr1/")
+    selection = dict(
+        type="sky_circle", frame="icrs", lon=POSITION.ra, lat=POSITION.dec, radius=2 * u.deg
+    )
+    obs_ids = data_store.obs_table.select_observations(selection)["OBS_ID"]
+    observations = data_store.get_observations(obs_ids).select_time(reference_intervals())
+
+    energy_axis = MapAxis.from_energy_bounds("0.4 TeV", "20 TeV", nbin=10)
+    energy_axis_true = MapAxis.from_energy_bounds("0.1 TeV", "40 TeV", nbin=20, name="energy_true")
+    geom = RegionGeom.create(
+        region=CircleSkyRegion(center=POSITION, radius=Angle("0.11 deg")), axes=[energy_axis]
+    )
+    empty = SpectrumDataset.create(geom=geom, energy_axis_true=energy_axis_true)
+    dataset_maker = SpectrumDatasetMaker(
+        containment_correction=True, selection=["counts", "exposure", "edisp"]
+    )
+    background_maker = ReflectedRegionsBackgroundMaker()
+    safe_mask_maker = SafeMaskMaker(methods=["aeff-max"], aeff_percent=10)
+
+    datasets = Datasets()
+    for obs in observations:
+        dataset = dataset_maker.run(empty.copy(name=f"{obs.obs_id}-{len(datasets)}"), obs)
+        dataset = background_maker.run(dataset, obs)
+        datasets.append(safe_mask_maker.run(dataset, obs))
+    return datasets
+
+
+@pytest.fixture(scope="module")
+def pks2155_result(pks2155_datasets):
+    pks2155_datasets.models = reference_model()
+    estimator = TimeResolvedSpectrumEstimator(
+        time_intervals=reference_intervals(), source="pks2155"
+    )
+    return estimator.run(pks2155_datasets)
+
+
+def test_reference_numbers(pks2155_datasets, pks2155_result):
+    assert len(pks2155_datasets) == 34
+    table = pks2155_result.to_table()
+    assert len(table) == 24
+    assert table["success"].all()
+    assert table["time_min"][0].isot == "2006-07-29T20:30:00.000"
+    assert table["time_max"][-1].isot == "2006-07-30T02:30:00.000"
+
+    assert_allclose(table["index"][0], 4.009, atol=5e-4)
+    assert_allclose(table["index_err"][0], 0.353, atol=5e-4)
+    assert_allclose(table["amplitude"][0], 1.022e-10, rtol=1e-3)
+    assert_allclose(table["amplitude_err"][0], 1.292e-11, rtol=1e-3)
+    assert_allclose(table["amplitude_err"][-1], 4.5792e-12, rtol=1e-3)
+    assert_allclose(table["n_datasets"].sum(), 34)
+    assert_allclose(table["stat"][0], 6.003, atol=1e-3)
+    assert_allclose(table["nfev"][0], 76, atol=5)
+
+    model = pks2155_result.models[0]
+    integral = model.spectral_model.integral(1 * u.TeV, 10 * u.TeV)
+    assert_allclose(integral.to_value("cm-2 s-1"), 3.392e-11, rtol=1e-3)
+
+
+def test_parity_with_direct_fit(pks2155_datasets, pks2155_result):
+    """Every bin within 0.01 sigma of the hand loop of the reference workflow."""
+    model = reference_model()
+    max_pull = 0.0
+    for row, (t_min, t_max) in zip(pks2155_result.to_table(), reference_intervals()):
+        selected = pks2155_datasets.select_time(t_min, t_max)
+        copies = Datasets([d.copy(name=d.name) for d in selected])
+        copies.models = model.copy(name="pks2155")
+        result = Fit().run(copies)
+        assert result.success
+        for name in ("index", "amplitude"):
+            par = result.models.parameters[name]
+            max_pull = max(max_pull, abs(row[name] - par.value) / par.error)
+            assert_allclose(row[f"{name}_err"], par.error, rtol=1e-3)
+    assert max_pull < 0.01
+
+
+def test_amplitude_matches_lightcurve_estimator(pks2155_datasets):
+    model = reference_model()
+    model.spectral_model.index.value = 3.6
+    model.spectral_model.index.frozen = True
+    pks2155_datasets.models = model
+
+    result = TimeResolvedSpectrumEstimator(time_intervals=reference_intervals()).run(
+        pks2155_datasets
+    )
+    lightcurve = LightCurveEstimator(
+        time_intervals=reference_intervals(), source="pks2155", energy_edges=[0.4, 20] * u.TeV
+    ).run(pks2155_datasets)
+
+    reference = model.spectral_model.amplitude.quantity
+    assert_allclose(
+        result.quantity("amplitude"), lightcurve.norm.data.ravel() * reference, rtol=1e-3
+    )
+    assert_allclose(
+        result.quantity("amplitude_err"), lightcurve.norm_err.data.ravel() * reference, rtol=1e-3
+    )
