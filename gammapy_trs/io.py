@@ -1,10 +1,12 @@
 """Writing and reading `~gammapy_trs.TimeResolvedSpectrum` in FITS and ECSV."""
 
 import logging
+import warnings
 from pathlib import Path
 import numpy as np
 import yaml
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyWarning
 from astropy.table import Table
 from gammapy.modeling.models import Models
 
@@ -75,13 +77,12 @@ def write_time_resolved_spectrum(spectrum, filename, format=None, overwrite=Fals
     models_table = Table()
     models_table["model"] = [yaml.safe_dump(m["model"], sort_keys=False) for m in models]
     models_table["covariance"] = np.array([m["covariance"] for m in models], dtype=float)
-    hdulist = fits.HDUList(
-        [
-            fits.PrimaryHDU(),
-            fits.table_to_hdu(table),
-            fits.table_to_hdu(models_table),
-        ]
-    )
+    with warnings.catch_warnings():
+        # meta keys longer than 8 characters become HIERARCH cards, as intended
+        warnings.filterwarnings("ignore", message="Keyword name", category=VerifyWarning)
+        hdulist = fits.HDUList(
+            [fits.PrimaryHDU(), fits.table_to_hdu(table), fits.table_to_hdu(models_table)]
+        )
     hdulist[1].name = TABLE_HDU
     hdulist[2].name = MODELS_HDU
     hdulist.writeto(filename, overwrite=overwrite)
