@@ -4,7 +4,7 @@ import logging
 from collections import Counter
 import numpy as np
 import astropy.units as u
-from gammapy.datasets import Datasets
+from .fit_datasets import copy_for_fit
 
 __all__ = ["fit_time_bin", "free_parameter_names", "BIN_QUANTITIES"]
 
@@ -51,13 +51,6 @@ def free_parameter_names(model):
     }
 
 
-def _copy_datasets(datasets):
-    """Copy datasets and their models, keeping names so models stay linked."""
-    copies = Datasets([dataset.copy(name=dataset.name) for dataset in datasets])
-    copies.models = datasets.models.copy()
-    return copies
-
-
 def _masked_sum(dataset, map_):
     """Sum of a map within the dataset's fit and safe mask."""
     data = map_.data if hasattr(map_, "data") else map_
@@ -88,7 +81,7 @@ def _counts_summary(datasets, source):
     return summary
 
 
-def fit_time_bin(datasets, source, parameter_names, fit):
+def fit_time_bin(datasets, source, parameter_names, fit, steps=None):
     """Fit the models of one time bin on copies of its datasets.
 
     A failure of the fit (an exception from the optimiser or the covariance) is
@@ -106,15 +99,19 @@ def fit_time_bin(datasets, source, parameter_names, fit):
         given by `free_parameter_names`.
     fit : `~gammapy.modeling.Fit`
         Fit instance.
+    steps : `~gammapy_trs.bin_steps.BinSteps`, optional
+        Optional steps, run only if the fit succeeded (their quantities are NaN
+        otherwise). Default is None.
 
     Returns
     -------
     result : dict
         ``"quantities"``: the per-bin values (parameters as `~astropy.units.Quantity`,
-        their errors as ``<name>_err``, and the entries of `BIN_QUANTITIES`);
-        ``"model"``: a copy of the fitted source `~gammapy.modeling.models.SkyModel`.
+        their errors as ``<name>_err``, the entries of `BIN_QUANTITIES` and those
+        of the optional steps); ``"model"``: a copy of the fitted source
+        `~gammapy.modeling.models.SkyModel`.
     """
-    copies = _copy_datasets(datasets)
+    copies = copy_for_fit(datasets)
     model = copies.models[source]
 
     try:
@@ -146,5 +143,11 @@ def fit_time_bin(datasets, source, parameter_names, fit):
         livetime=sum((_livetime(d) for d in copies), 0 * u.s),
     )
     quantities.update(_counts_summary(copies, source))
+
+    if steps is not None:
+        if success:
+            quantities.update(steps.run(copies, source, parameter_names, stat, fit))
+        else:
+            quantities.update(steps.defaults(model, parameter_names))
 
     return {"quantities": quantities, "model": model.copy(name=source)}

@@ -9,9 +9,12 @@ from gammapy.datasets import Dataset, Datasets
 from gammapy.estimators import Estimator
 from gammapy.maps import TimeMapAxis
 from gammapy.modeling import Fit
-from gammapy.modeling.models import SkyModel
+from gammapy.modeling.models import SkyModel, SpectralModel
 from gammapy.utils.pbar import progress_bar
 from .bin_fit import fit_time_bin, free_parameter_names
+from .bin_statistics import norm_parameter_index
+from .bin_steps import BinSteps
+from .fit_datasets import copy_for_fit
 from .intervals import as_gti
 from .spectrum import TimeResolvedSpectrum
 
@@ -47,7 +50,34 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
     fit : `~gammapy.modeling.Fit`, optional
         Fit instance with the backend and its options. Default is None, ``Fit()``.
     selection_optional : list of str, optional
-        Optional steps to run. None are available yet. Default is None.
+        Optional steps, run in each bin whose fit succeeded:
+
+            * "all": all the steps below.
+            * "ts": TS of the source against a zero norm, ``ts`` and ``sqrt_ts``.
+            * "errn-errp": asymmetric profile-likelihood errors of every fitted
+              parameter, ``<par>_errn`` and ``<par>_errp``, at ``n_sigma``.
+            * "ul": where ``sqrt_ts < sqrt_ts_threshold_ul``, an upper limit on
+              the norm (e.g. ``amplitude_ul``) at ``n_sigma_ul`` with the shape
+              parameters fixed to their fit over all bins; ``is_ul`` flags it.
+            * "flux": integral flux ``flux`` and energy flux ``eflux`` between
+              ``energy_min`` and ``energy_max``, with errors propagated (to first
+              order) from the bin's covariance; ``flux_ul`` where ``is_ul``.
+
+        Default is None, no optional step.
+    n_sigma : float, optional
+        Number of sigma of the asymmetric errors. Default is 1.
+    n_sigma_ul : float, optional
+        Number of sigma of the upper limits. Default is 2.
+    sqrt_ts_threshold_ul : float, optional
+        Upper limits are computed in bins with ``sqrt_ts`` below this. Default is 2.
+    energy_min, energy_max : `~astropy.units.Quantity` or str, optional
+        Energy range of the fluxes. Default is 1 TeV and 10 TeV.
+    compare_to : `~gammapy.modeling.models.SpectralModel` or `~gammapy.modeling.models.SkyModel`, optional
+        An alternative model, in which the source model is nested (e.g. a
+        log-parabola for a power law), fitted in every bin: gives the
+        likelihood-ratio ``compare_ts``, its Wilks ``compare_p_value`` and
+        ``compare_sigma``. A spectral model replaces the source's spectral
+        model; its free parameters are fitted. Default is None.
     n_jobs : int, optional
         Number of processes for the per-bin fits. Default is None, which is
         `~gammapy.utils.parallel.N_JOBS_DEFAULT`.
@@ -68,7 +98,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
     """
 
     tag = "TimeResolvedSpectrumEstimator"
-    _available_selection_optional = []
+    _available_selection_optional = ["ts", "errn-errp", "ul", "flux"]
 
     def __init__(
         self,
@@ -76,6 +106,12 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         source=0,
         fit=None,
         selection_optional=None,
+        n_sigma=1,
+        n_sigma_ul=2,
+        sqrt_ts_threshold_ul=2,
+        energy_min="1 TeV",
+        energy_max="10 TeV",
+        compare_to=None,
         n_jobs=None,
         parallel_backend=None,
         atol="1e-6 s",
@@ -87,6 +123,21 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         self.source = source
         self.fit = Fit() if fit is None else fit
         self.selection_optional = selection_optional
+        self.n_sigma = float(n_sigma)
+        self.n_sigma_ul = float(n_sigma_ul)
+        self.sqrt_ts_threshold_ul = float(sqrt_ts_threshold_ul)
+        self.energy_min = u.Quantity(energy_min)
+        self.energy_max = u.Quantity(energy_max)
+        if not self.energy_min < self.energy_max:
+            raise ValueError(
+                f"energy_min ({self.energy_min}) must be below energy_max ({self.energy_max})."
+            )
+        if compare_to is not None and not isinstance(compare_to, (SpectralModel, SkyModel)):
+            raise TypeError(
+                "compare_to must be a SpectralModel or a SkyModel, "
+                f"got {type(compare_to).__name__}."
+            )
+        self.compare_to = compare_to
         self.n_jobs = n_jobs
         self.parallel_backend = parallel_backend
 
@@ -113,29 +164,42 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
                 "unfreeze the parameters to fit in each bin."
             )
 
+        steps = self._bin_steps(source_model, parameter_names)
         gti = self._gti(datasets)
         intervals, groups = self._group_datasets(datasets, gti)
+        meta = dict(
+            source=source_model.name,
+            n_dropped=len(gti.table) - len(intervals),
+            estimator=self.tag,
+        )
+        meta.update(self._steps_meta(steps))
+
+        if "ul" in steps.selection:
+            steps.ul_shape = self._fit_shape_over_all_bins(groups, source_model, parameter_names)
+            names = {idx: name for name, idx in parameter_names.items()}
+            meta.update({f"ul_shape_{names[idx]}": v for idx, v in steps.ul_shape.items()})
 
         self._update_child_jobs()
+        n_groups = len(groups)
         results = parallel.run_multiprocessing(
             self.estimate_time_bin,
-            zip(groups, [source_model.name] * len(groups), [parameter_names] * len(groups)),
+            zip(
+                groups,
+                [source_model.name] * n_groups,
+                [parameter_names] * n_groups,
+                [steps] * n_groups,
+            ),
             backend=self.parallel_backend,
             pool_kwargs=dict(processes=self.n_jobs),
             task_name="Time-resolved fits",
         )
 
         axis = TimeMapAxis.from_gti(GTI.from_time_intervals(intervals))
-        meta = dict(
-            source=source_model.name,
-            n_dropped=len(gti.table) - len(intervals),
-            estimator=self.tag,
-        )
         return TimeResolvedSpectrum.from_bin_results(
             results, time_axis=axis, parameter_names=list(parameter_names), meta=meta
         )
 
-    def estimate_time_bin(self, datasets, source, parameter_names):
+    def estimate_time_bin(self, datasets, source, parameter_names, steps=None):
         """Fit the source model in one time bin, on copies of the datasets.
 
         Parameters
@@ -146,6 +210,8 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             Name of the source model.
         parameter_names : dict of str to int
             Column name and index of each free source parameter.
+        steps : `~gammapy_trs.bin_steps.BinSteps`, optional
+            Optional steps. Default is None.
 
         Returns
         -------
@@ -153,7 +219,85 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             See `~gammapy_trs.bin_fit.fit_time_bin`.
         """
         estimator = self.copy()
-        return fit_time_bin(datasets, source, parameter_names, fit=estimator.fit)
+        return fit_time_bin(datasets, source, parameter_names, fit=estimator.fit, steps=steps)
+
+    def _bin_steps(self, source_model, parameter_names):
+        """Settings of the optional steps, checked against the source model."""
+        selection = list(self.selection_optional)
+        needs_norm = {"ts", "ul"} & set(selection)
+        if needs_norm and norm_parameter_index(source_model) is None:
+            raise ValueError(
+                f"selection_optional {sorted(needs_norm)} needs a free norm parameter "
+                f"(a spectral parameter named 'amplitude' or 'norm') in source model "
+                f"{source_model.name!r}."
+            )
+        return BinSteps(
+            selection=selection,
+            n_sigma=self.n_sigma,
+            n_sigma_ul=self.n_sigma_ul,
+            sqrt_ts_threshold_ul=self.sqrt_ts_threshold_ul,
+            energy_min=self.energy_min,
+            energy_max=self.energy_max,
+            compare_to=self._alternative_model(source_model),
+        )
+
+    def _steps_meta(self, steps):
+        meta = {}
+        if "errn-errp" in steps.selection:
+            meta["n_sigma"] = steps.n_sigma
+        if "ul" in steps.selection:
+            meta.update(n_sigma_ul=steps.n_sigma_ul, sqrt_ts_threshold_ul=steps.sqrt_ts_threshold_ul)
+        if "flux" in steps.selection:
+            meta.update(energy_min=str(steps.energy_min), energy_max=str(steps.energy_max))
+        if steps.compare_to is not None:
+            meta["compare_to"] = steps.compare_to.spectral_model.tag[0]
+        return meta
+
+    def _alternative_model(self, source_model):
+        """The compare_to model as a SkyModel named like the source, checked for nesting."""
+        if self.compare_to is None:
+            return None
+        if isinstance(self.compare_to, SkyModel):
+            alternative = self.compare_to.copy(name=source_model.name)
+        else:
+            alternative = source_model.copy(name=source_model.name)
+            alternative.spectral_model = self.compare_to.copy()
+        n_extra = len(alternative.parameters.free_parameters) - len(
+            source_model.parameters.free_parameters
+        )
+        if n_extra <= 0:
+            raise ValueError(
+                f"compare_to ({type(alternative.spectral_model).__name__}) must have more free "
+                f"parameters than the source model, in which the source model is nested; "
+                f"it has {n_extra} more."
+            )
+        return alternative
+
+    def _fit_shape_over_all_bins(self, groups, source_model, parameter_names):
+        """Shape parameters fitted over all bins, to fix them for upper limits.
+
+        The fit is made on the stacked datasets of all bins (Gammapy's
+        ``stack_reduce``, background models applied), or jointly on all datasets
+        where they cannot be stacked.
+        """
+        datasets = Datasets([d for group in groups for d in group])
+        log.info("Fitting the source shape over all bins for the upper limits.")
+        try:
+            stacked = datasets.stack_reduce(name="all-bins")
+            copies = copy_for_fit([stacked], models=[source_model])
+        except Exception as error:  # noqa: BLE001 -- e.g. datasets of different geometries
+            log.info(f"Datasets cannot be stacked ({error!r}); fitting them jointly.")
+            copies = copy_for_fit(datasets)
+        result = self.fit.run(copies)
+        if not result.success:
+            log.warning(f"The fit over all bins did not succeed: {result.message}")
+        norm_idx = norm_parameter_index(source_model)
+        model = copies.models[source_model.name]
+        return {
+            idx: float(model.parameters[idx].value)
+            for idx in parameter_names.values()
+            if idx != norm_idx
+        }
 
     @staticmethod
     def _validate_datasets(datasets):

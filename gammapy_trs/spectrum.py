@@ -289,6 +289,70 @@ class TimeResolvedSpectrum:
             )
         return self.slice_by_idx(slice(keep[0], keep[-1] + 1))
 
+    def variability(self, name, exclude_ul=True):
+        """Chi-square test of a constant value of a quantity, and Fvar for fluxes.
+
+        Only bins whose fit succeeded (and, by default, that are not upper
+        limits) are used; see `gammapy_trs.statistics.variability`.
+
+        Parameters
+        ----------
+        name : str
+            Quantity, e.g. "index", "amplitude" or "flux".
+        exclude_ul : bool, optional
+            Leave out upper-limit bins. Default is True.
+
+        Returns
+        -------
+        result : dict
+            ``chi2``, ``dof``, ``p_value``, ``significance``, ``mean``,
+            ``mean_err``, ``fvar``, ``fvar_err``, ``n_bins``, ``n_excluded``.
+        """
+        from .statistics import variability
+
+        return variability(self, name, exclude_ul=exclude_ul)
+
+    def correlation(self, x, y, exclude_ul=True):
+        """Weighted Pearson and Spearman correlation of two quantities, and loop direction.
+
+        Only bins whose fit succeeded (and, by default, that are not upper
+        limits) are used; see `gammapy_trs.statistics.correlation`.
+
+        Parameters
+        ----------
+        x, y : str
+            Quantities, e.g. "flux" and "index".
+        exclude_ul : bool, optional
+            Leave out upper-limit bins. Default is True.
+
+        Returns
+        -------
+        result : dict
+            ``pearson``, ``pearson_p_value``, ``spearman``, ``spearman_p_value``,
+            ``loop_area``, ``loop_direction``, ``n_bins``, ``n_excluded``.
+        """
+        from .statistics import correlation
+
+        return correlation(self, x, y, exclude_ul=exclude_ul)
+
+    def to_lightcurve(self, energy_min=None, energy_max=None):
+        """Integral flux light curve as Gammapy `~gammapy.estimators.FluxPoints`.
+
+        Parameters
+        ----------
+        energy_min, energy_max : `~astropy.units.Quantity`, optional
+            Energy range. Default is None, that of the "flux" step if it ran,
+            else 1 to 10 TeV.
+
+        Returns
+        -------
+        lightcurve : `~gammapy.estimators.FluxPoints`
+            Light curve (``format="lightcurve"`` when written).
+        """
+        from .lightcurve import to_lightcurve
+
+        return to_lightcurve(self, energy_min=energy_min, energy_max=energy_max)
+
     def plot(self, parameter, ax=None, **kwargs):
         """Plot a per-bin quantity against time, with error bars.
 
