@@ -8,8 +8,8 @@ import logging
 import numpy as np
 import astropy.units as u
 from scipy.stats import chi2
-from gammapy.stats.utils import ts_to_sigma
 from .fit_datasets import copy_for_fit
+from .statistics import chi2_significance
 
 __all__ = [
     "estimate_ts",
@@ -230,6 +230,6 @@ def estimate_comparison(datasets, source, alternative, stat, fit):
         compare_stat=stat_alt,
         compare_ts=ts,
         compare_p_value=float(chi2.sf(max(ts, 0.0), dof)),
-        compare_sigma=float(ts_to_sigma(max(ts, 0.0), df=dof)),
+        compare_sigma=chi2_significance(ts, dof),
         compare_success=bool(result.success),
     )

@@ -57,8 +57,11 @@ def to_lightcurve(spectrum, energy_min=None, energy_max=None):
         run gave them, ``ts``, ``sqrt_ts``, ``is_ul`` and ``flux_ul``. Failed
         bins have NaN fluxes.
     """
-    energy_min = u.Quantity(energy_min or spectrum.meta.get("energy_min", "1 TeV"))
-    energy_max = u.Quantity(energy_max or spectrum.meta.get("energy_max", "10 TeV"))
+    if energy_min is None:
+        energy_min = spectrum.meta.get("energy_min", "1 TeV")
+    if energy_max is None:
+        energy_max = spectrum.meta.get("energy_max", "10 TeV")
+    energy_min, energy_max = u.Quantity(energy_min), u.Quantity(energy_max)
     energy_axis = MapAxis.from_energy_edges(u.Quantity([energy_min, energy_max]))
     geom = RegionGeom.create(region=None, axes=[energy_axis, spectrum.time_axis])
 

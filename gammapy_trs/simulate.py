@@ -8,7 +8,7 @@ from regions import CircleSkyRegion
 from gammapy.data import GTI
 from gammapy.datasets import Datasets, SpectrumDataset, SpectrumDatasetOnOff
 from gammapy.irf import EDispKernelMap, EffectiveAreaTable2D
-from gammapy.maps import MapAxis, RegionGeom
+from gammapy.maps import Map, MapAxis, RegionGeom
 from gammapy.modeling.models import SkyModel
 from gammapy.utils.random import get_random_state
 from .intervals import as_gti
@@ -36,6 +36,11 @@ def _template(energy_axis, energy_axis_true, instrument, energy_resolution):
         sigma=energy_resolution,
         bias=0,
         geom=geom.to_image(),
+    )
+    # the exposure behind the energy dispersion, so that datasets stack like real ones
+    exposure_geom = dataset.edisp.edisp_map.geom.squash(axis_name="energy")
+    dataset.edisp.exposure_map = Map.from_geom(
+        exposure_geom, data=dataset.exposure.data.reshape(exposure_geom.data_shape), unit="cm2 s"
     )
     return dataset
 
@@ -119,6 +124,9 @@ def simulate_onoff_datasets(
         dataset = template.copy(name=f"{name_prefix}-{idx:04d}")
         dataset.exposure.quantity = template.exposure.quantity * livetime.value
         dataset.exposure.meta["livetime"] = livetime
+        dataset.edisp.exposure_map.quantity = (
+            template.edisp.exposure_map.quantity * livetime.value
+        )
         dataset.gti = GTI.create(t_min, t_max, reference_time=gti.time_ref)
         dataset.models = SkyModel(spectral_model=models[idx].copy(), name="truth")
 

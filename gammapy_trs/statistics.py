@@ -16,11 +16,35 @@ from scipy import stats
 from gammapy.stats import compute_fvar
 from gammapy.stats.utils import ts_to_sigma
 
-__all__ = ["usable_bins", "variability", "correlation"]
+__all__ = ["chi2_significance", "usable_bins", "variability", "correlation"]
 
 log = logging.getLogger(__name__)
 
 FLUX_LIKE_UNITS = [u.Unit("cm-2 s-1"), u.Unit("cm-2 s-1 TeV-1"), u.Unit("erg cm-2 s-1")]
+
+
+def chi2_significance(chi2, dof):
+    """Gaussian-equivalent significance of a chi-square value.
+
+    As `gammapy.stats.ts_to_sigma` (two-sided convention); where the p-value
+    underflows (significance above about 37 sigma) it is ``sqrt(chi2)``, exact
+    for one degree of freedom.
+
+    Parameters
+    ----------
+    chi2 : float
+        Chi-square (or likelihood-ratio TS) value.
+    dof : int
+        Degrees of freedom.
+
+    Returns
+    -------
+    significance : float
+        Significance in sigma.
+    """
+    chi2 = max(float(chi2), 0.0)
+    significance = float(ts_to_sigma(chi2, df=dof))
+    return significance if np.isfinite(significance) else float(np.sqrt(chi2))
 
 
 def usable_bins(spectrum, names, exclude_ul=True):
@@ -78,7 +102,7 @@ def variability(spectrum, name, exclude_ul=True):
     -------
     result : dict
         ``chi2``, ``dof``, ``p_value`` (chi-square survival function),
-        ``significance`` (Gaussian-equivalent, as `gammapy.stats.ts_to_sigma`),
+        ``significance`` (Gaussian-equivalent, `chi2_significance`),
         ``mean`` and ``mean_err`` (weighted), ``fvar``, ``fvar_err``,
         ``n_bins`` (used) and ``n_excluded``.
     """
@@ -103,7 +127,7 @@ def variability(spectrum, name, exclude_ul=True):
         chi2=chi2,
         dof=dof,
         p_value=float(stats.chi2.sf(chi2, dof)),
-        significance=float(ts_to_sigma(chi2, df=dof)),
+        significance=chi2_significance(chi2, dof),
         mean=mean * unit,
         mean_err=np.sqrt(1 / np.sum(weights)) * unit,
         fvar=fvar,

@@ -13,7 +13,7 @@ from gammapy.estimators import LightCurveEstimator
 from gammapy.makers import ReflectedRegionsBackgroundMaker, SafeMaskMaker, SpectrumDatasetMaker
 from gammapy.maps import MapAxis, RegionGeom
 from gammapy.modeling import Fit
-from gammapy.modeling.models import PowerLawSpectralModel, SkyModel
+from gammapy.modeling.models import LogParabolaSpectralModel, PowerLawSpectralModel, SkyModel
 from gammapy.utils.testing import requires_data
 from gammapy_trs import TimeResolvedSpectrumEstimator
 
@@ -132,3 +132,50 @@ def test_amplitude_matches_lightcurve_estimator(pks2155_datasets):
     assert_allclose(
         result.quantity("amplitude_err"), lightcurve.norm_err.data.ravel() * reference, rtol=1e-3
     )
+
+
+@pytest.fixture(scope="module")
+def pks2155_all(pks2155_datasets):
+    pks2155_datasets.models = reference_model()
+    estimator = TimeResolvedSpectrumEstimator(
+        time_intervals=reference_intervals(),
+        selection_optional="all",
+        compare_to=LogParabolaSpectralModel(alpha=3, beta=0, amplitude="1e-10 cm-2 s-1 TeV-1"),
+    )
+    return estimator.run(pks2155_datasets)
+
+
+def test_reference_statistics(pks2155_all):
+    """TS, fluxes, profile errors and the log-parabola test per bin."""
+    result = pks2155_all
+    assert_allclose(result.quantity("ts")[[0, 4]], [215.978, 3621.89], rtol=1e-3)
+    assert_allclose(result.quantity("sqrt_ts").min(), 14.696, rtol=1e-3)
+    assert not result.quantity("is_ul").any()
+    # 1-10 TeV flux of the first bin: the reference's integral_error, linear propagation
+    flux = result.quantity("flux").to_value("cm-2 s-1")
+    flux_err = result.quantity("flux_err").to_value("cm-2 s-1")
+    assert_allclose([flux[0], flux_err[0]], [3.39200e-11, 4.59498e-12], rtol=1e-4)
+    assert_allclose(flux.max(), 8.66067e-11, rtol=1e-4)
+    # faint first bin: the index likelihood is asymmetric
+    assert_allclose(result.quantity("index_errn")[0], 0.32916, rtol=2e-3)
+    assert_allclose(result.quantity("index_errp")[0], 0.38397, rtol=2e-3)
+    # curvature is significant only around the peak of the flare
+    sigma = result.quantity("compare_sigma")
+    assert_allclose(sigma[4], 4.205, rtol=2e-3)
+    assert np.sum(sigma > 3) == 3
+    assert_allclose(result.meta["ul_shape_index"], 3.5359, rtol=1e-3)
+
+
+def test_reference_variability_and_correlation(pks2155_all):
+    index = pks2155_all.variability("index")
+    assert_allclose([index["chi2"], index["p_value"]], [39.835, 0.016038], rtol=1e-3)
+    assert index["dof"] == 23
+    flux = pks2155_all.variability("flux")
+    assert_allclose([flux["chi2"], flux["fvar"], flux["fvar_err"]], [491.17, 0.63513, 0.026882], rtol=1e-3)
+    corr = pks2155_all.correlation("flux", "index")
+    assert_allclose([corr["pearson"], corr["pearson_p_value"]], [-0.58300, 0.0027904], rtol=1e-3)
+    assert_allclose([corr["spearman"], corr["spearman_p_value"]], [-0.64696, 6.3400e-4], rtol=1e-3)
+    assert corr["loop_direction"] == "clockwise"
+
+    lightcurve = pks2155_all.to_lightcurve()
+    assert_allclose(lightcurve.flux.data.ravel(), pks2155_all.quantity("flux").value, rtol=1e-8)
