@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 from .estimator import TimeResolvedSpectrumEstimator
 from .intervals import as_gti
+from .reduction import TimeResolvedDatasetsMaker
 from .registry import register_estimators
 from .spectrum import TimeResolvedSpectrum
 
@@ -14,6 +15,7 @@ except PackageNotFoundError:  # pragma: no cover -- not installed
 __all__ = [
     "TimeResolvedSpectrumEstimator",
     "TimeResolvedSpectrum",
+    "TimeResolvedDatasetsMaker",
     "as_gti",
     "register_estimators",
 ]

@@ -1,0 +1,192 @@
+"""TimeResolvedDatasetsMaker against the same makers run slice by slice."""
+
+import numpy as np
+import astropy.units as u
+import pytest
+from astropy.coordinates import Angle, SkyCoord
+from astropy.time import Time
+from numpy.testing import assert_allclose
+from regions import CircleSkyRegion, PointSkyRegion
+from gammapy.data import DataStore
+from gammapy.datasets import MapDataset, SpectrumDataset
+from gammapy.makers import (
+    FoVBackgroundMaker,
+    MapDatasetMaker,
+    ReflectedRegionsBackgroundMaker,
+    SafeMaskMaker,
+    SpectrumDatasetMaker,
+    WobbleRegionsFinder,
+)
+from gammapy.maps import MapAxis, RegionGeom, WcsGeom
+from gammapy.utils.testing import requires_data
+from gammapy_trs import TimeResolvedDatasetsMaker
+
+PKS2155 = SkyCoord(329.71693826, -30.2255890, unit="deg", frame="icrs")
+CRAB = SkyCoord(83.633, 22.014, unit="deg", frame="icrs")
+
+
+def intervals_from(start, n_bins, width):
+    edges = Time(start) + np.arange(n_bins + 1) * width
+    return [Time([a, b]) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def slice_by_slice(makers, empty, observations, intervals):
+    """The reference workflow: the makers on observations.select_time(intervals)."""
+    datasets = []
+    for obs in observations.select_time(intervals):
+        dataset = empty.copy()
+        for maker in makers:
+            dataset = maker.run(dataset, obs)
+        datasets.append(dataset)
+    return datasets
+
+
+def relative_difference(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    scale = np.maximum(np.abs(a), np.abs(b))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = np.where(scale > 0, np.abs(a - b) / scale, 0.0)
+    return float(np.max(diff)) if diff.size else 0.0
+
+
+PRODUCTS = {
+    "counts": lambda d: d.counts.data,
+    "exposure": lambda d: d.exposure.data,
+    "livetime": lambda d: d.exposure.meta["livetime"].to_value("s"),
+    "mask_safe": lambda d: d.mask_safe.data,
+    "gti": lambda d: [d.gti.time_start.mjd, d.gti.time_stop.mjd],
+    "edisp": lambda d: d.edisp.edisp_map.data,
+    "edisp_exposure": lambda d: d.edisp.exposure_map.data,
+}
+ONOFF = {
+    "counts_off": lambda d: d.counts_off.data,
+    "acceptance": lambda d: d.acceptance.data,
+    "acceptance_off": lambda d: d.acceptance_off.data,
+    "alpha": lambda d: d.alpha.data,
+}
+MAP = {
+    "background": lambda d: d.npred_background().data,
+    "psf": lambda d: d.psf.psf_map.data,
+    "psf_exposure": lambda d: d.psf.exposure_map.data,
+}
+
+
+def assert_same_products(reference, datasets, products):
+    assert len(datasets) == len(reference)
+    for ref, new in zip(reference, datasets):
+        assert type(new) is type(ref)
+        for name, get in products.items():
+            assert relative_difference(get(ref), get(new)) < 1e-6, (new.name, name)
+        assert new.meta_table["OBS_ID"][0] == ref.meta_table["OBS_ID"][0]
+
+
+@pytest.fixture(scope="module")
+def hess_store():
+    return DataStore.from_dir("$GAMMAPY_DATA/hess-dl3-dr1/")
+
+
+@requires_data()
+def test_spectrum_reflected_regions(hess_store):
+    """The PKS 2155-304 reference set-up: 34 slices of the flare night."""
+    selection = dict(type="sky_circle", frame="icrs", lon=PKS2155.ra, lat=PKS2155.dec, radius=2 * u.deg)
+    obs_ids = hess_store.obs_table.select_observations(selection)["OBS_ID"]
+    observations = hess_store.get_observations(obs_ids)
+    intervals = intervals_from("2006-07-29T20:30", 24, 15 * u.min)
+
+    geom = RegionGeom.create(
+        region=CircleSkyRegion(PKS2155, Angle("0.11 deg")),
+        axes=[MapAxis.from_energy_bounds("0.4 TeV", "20 TeV", nbin=10)],
+    )
+    empty = SpectrumDataset.create(
+        geom=geom,
+        energy_axis_true=MapAxis.from_energy_bounds("0.1 TeV", "40 TeV", nbin=20, name="energy_true"),
+    )
+    makers = [
+        SpectrumDatasetMaker(containment_correction=True, selection=["counts", "exposure", "edisp"]),
+        ReflectedRegionsBackgroundMaker(),
+        SafeMaskMaker(methods=["aeff-max"], aeff_percent=10),
+    ]
+    datasets = TimeResolvedDatasetsMaker(makers, intervals).run(empty, observations)
+    reference = slice_by_slice(makers, empty, observations, intervals)
+
+    assert len(datasets) == 34
+    assert datasets.names[:3] == ["33787-0000", "33787-0001", "33788-0001"]
+    starts = [d.gti.time_start[0].mjd for d in datasets]
+    assert np.all(np.diff(starts) > 0)
+    assert_same_products(reference, datasets, {**PRODUCTS, **ONOFF})
+    assert_allclose(sum(d.counts.data.sum() for d in datasets), sum(d.counts.data.sum() for d in reference))
+
+
+@requires_data()
+def test_map_dataset_fov_background(hess_store):
+    observations = hess_store.get_observations([33787, 33788, 33789])
+    intervals = intervals_from("2006-07-29T20:30", 8, 10 * u.min)
+    geom = WcsGeom.create(
+        skydir=PKS2155, binsz=0.04, width=(2, 2), frame="icrs",
+        axes=[MapAxis.from_energy_bounds("0.5 TeV", "20 TeV", nbin=6)],
+    )
+    empty = MapDataset.create(
+        geom,
+        energy_axis_true=MapAxis.from_energy_bounds("0.3 TeV", "40 TeV", nbin=10, name="energy_true"),
+        binsz_irf=0.2,
+    )
+    exclusion = ~geom.to_image().region_mask([CircleSkyRegion(PKS2155, 0.3 * u.deg)])
+    makers = [
+        MapDatasetMaker(),
+        SafeMaskMaker(methods=["offset-max", "aeff-default"], offset_max="1.8 deg"),
+        FoVBackgroundMaker(method="scale", exclusion_mask=exclusion),
+    ]
+    datasets = TimeResolvedDatasetsMaker(makers, intervals).run(empty, observations)
+    reference = slice_by_slice(makers, empty, observations, intervals)
+
+    assert_same_products(reference, datasets, {**PRODUCTS, **MAP})
+    norms = [d.background_model.spectral_model.norm.value for d in datasets]
+    expected = [d.background_model.spectral_model.norm.value for d in reference]
+    assert_allclose(norms, expected, rtol=1e-6)
+    assert_allclose(norms[0], 1.32684, rtol=1e-4)
+
+
+@requires_data()
+def test_point_like_rad_max():
+    """MAGIC point-like IRFs: PointSkyRegion with energy-dependent RAD_MAX, wobble OFF regions."""
+    store = DataStore.from_dir("$GAMMAPY_DATA/magic/rad_max/data")
+    observations = store.get_observations(required_irf="point-like")
+    intervals = intervals_from(observations[0].tstart, 8, 5 * u.min)
+    geom = RegionGeom.create(
+        region=PointSkyRegion(CRAB), axes=[MapAxis.from_energy_bounds("0.08 TeV", "20 TeV", nbin=10)]
+    )
+    empty = SpectrumDataset.create(
+        geom=geom,
+        energy_axis_true=MapAxis.from_energy_bounds("0.05 TeV", "30 TeV", nbin=20, name="energy_true"),
+    )
+    makers = [
+        SpectrumDatasetMaker(containment_correction=False, selection=["counts", "exposure", "edisp"]),
+        ReflectedRegionsBackgroundMaker(region_finder=WobbleRegionsFinder(n_off_regions=3)),
+        SafeMaskMaker(methods=["aeff-max"], aeff_percent=10),
+    ]
+    datasets = TimeResolvedDatasetsMaker(makers, intervals).run(empty, observations)
+    reference = slice_by_slice(makers, empty, observations, intervals)
+
+    assert_same_products(reference, datasets, {**PRODUCTS, **ONOFF})
+    assert_allclose([d.counts.data.sum() for d in datasets][:3], [139, 124, 126])
+
+
+@requires_data()
+def test_no_overlap(hess_store):
+    observations = hess_store.get_observations([33787])
+    maker = TimeResolvedDatasetsMaker(
+        [MapDatasetMaker()], intervals_from("2020-01-01", 2, 10 * u.min)
+    )
+    empty = MapDataset.create(WcsGeom.create(skydir=PKS2155, npix=10, axes=[MapAxis.from_energy_bounds("1 TeV", "10 TeV", nbin=2)]))
+    with pytest.raises(ValueError, match="No observation overlaps the 2 time intervals"):
+        maker.run(empty, observations)
+
+
+def test_bad_makers():
+    intervals = intervals_from("2020-01-01", 2, 10 * u.min)
+    with pytest.raises(ValueError, match="No maker given"):
+        TimeResolvedDatasetsMaker([], intervals)
+    with pytest.raises(TypeError, match="The first maker must be a MapDatasetMaker"):
+        TimeResolvedDatasetsMaker([SafeMaskMaker()], intervals)
+    with pytest.raises(ValueError, match="Time intervals overlap"):
+        TimeResolvedDatasetsMaker([MapDatasetMaker()], intervals + intervals)
