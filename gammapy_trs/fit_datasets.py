@@ -1,12 +1,101 @@
 """`FitDatasets`: Gammapy `Datasets` whose joint statistic is cheap to evaluate."""
 
-from gammapy.datasets import Datasets
+import numpy as np
+from gammapy.datasets import Datasets, SpectrumDatasetOnOff
+from gammapy.irf import EDispKernelMap
+from gammapy.modeling.models import SkyModel
+from gammapy.stats import wstat
 
 __all__ = ["FitDatasets", "copy_for_fit"]
 
 
+def _onoff_fast_path(dataset):
+    """Whether the WStat of an on-off spectrum can be computed without Map objects.
+
+    True for a `~gammapy.datasets.SpectrumDatasetOnOff` with OFF counts, a
+    kernel energy dispersion, no PSF, and only spectral `SkyModel` components
+    (no spatial or temporal model, all IRFs applied).
+    """
+    if type(dataset) is not SpectrumDatasetOnOff or dataset.counts_off is None:
+        return False
+    if dataset.psf is not None or not isinstance(dataset.edisp, EDispKernelMap):
+        return False
+    for evaluator in dataset.evaluators.values():
+        model = evaluator.model
+        if not isinstance(model, SkyModel) or model.spatial_model or model.temporal_model:
+            return False
+        if not all(model.apply_irf.values()):
+            return False
+    return True
+
+
+def _full_npred(evaluator):
+    """Predicted counts of one spectral model: integral, exposure, energy dispersion."""
+    edges = evaluator.geom.axes["energy_true"].edges
+    flux = evaluator.model.spectral_model.integral(edges[:-1], edges[1:])
+    npred = (flux.reshape((-1, 1, 1)) * evaluator.exposure.quantity).to_value("")
+    npred = np.matmul(np.moveaxis(npred, 0, -1), evaluator.edisp.pdf_matrix)
+    return np.moveaxis(npred, -1, 0)
+
+
+def _npred(evaluator, state):
+    """Predicted counts with the caching of Gammapy's evaluator, step for step.
+
+    As `~gammapy.datasets.evaluator.MapEvaluator.compute_npred`: unchanged
+    parameters give the last result; a zero norm gives zero; a change of the
+    norm alone rescales the last full computation; anything else recomputes.
+    The numbers are those of Gammapy, so a fit takes the same path.
+    """
+    values = evaluator.model.parameters.value
+    last = state.get(("last", id(evaluator)))
+    if last is not None and np.all(last[0] == values):
+        return last[1]
+
+    idx = evaluator._norm_idx
+    full = state.get(("full", id(evaluator)))
+    if idx is not None and values[idx] == 0:
+        npred = 0.0
+    elif full is not None and idx is not None and evaluator.use_cache and (
+        np.count_nonzero(full[0] != values) == 1 and full[0][idx] != values[idx]
+    ):
+        npred = full[1] * (values[idx] / full[0][idx])
+    else:
+        npred = _full_npred(evaluator)
+        state[("full", id(evaluator))] = (values, npred)
+    state[("last", id(evaluator))] = (values, npred)
+    return npred
+
+
+def _onoff_stat_sum(dataset, state):
+    """WStat of an on-off spectrum, the same number as ``dataset.stat_sum()``.
+
+    The steps of Gammapy's evaluator for a spectral model and of
+    `~gammapy.stats.WStatFitStatistic`, on arrays.
+    """
+    mu_sig = np.zeros(dataset.counts.data.shape)
+    for evaluator in dataset.evaluators.values():
+        if evaluator.needs_update:
+            evaluator.update(
+                dataset.exposure, dataset.psf, dataset.edisp, dataset._geom, dataset.mask_image
+            )
+        if evaluator.contributes:
+            npred = np.asarray(_npred(evaluator, state), dtype=float)
+            # Map.stack in Datasets.npred_signal: non-finite values count as zero
+            mu_sig += np.where(np.isfinite(npred), npred, 0.0)
+    stat = np.nan_to_num(
+        wstat(
+            n_on=dataset.counts.data,
+            n_off=dataset.counts_off.data,
+            alpha=dataset.alpha.data,
+            mu_sig=mu_sig,
+        )
+    )
+    mask = dataset.mask
+    return float(np.sum(stat[mask.data] if mask is not None else stat))
+
+
 class FitDatasets(Datasets):
-    """Datasets whose joint fit statistic reuses one models object.
+    """Datasets whose joint fit statistic is cheap to evaluate.
 
     Gammapy's `~gammapy.datasets.Datasets.stat_sum` adds the priors and
     penalties of ``self.models``, a property that rebuilds the unique models
@@ -14,7 +103,9 @@ class FitDatasets(Datasets):
     In a fit that is most of the time of each evaluation. Here the models
     object is kept as long as the datasets hold the same model objects; the
     parameters are shared, so priors and penalties see the current values and
-    the statistic is the same number.
+    the statistic is the same number. On-off spectra with spectral models
+    (`_onoff_fast_path`) compute their WStat on arrays; other datasets use
+    their own ``stat_sum``.
     """
 
     def _models_key(self):
@@ -25,6 +116,8 @@ class FitDatasets(Datasets):
         if getattr(self, "_fit_models_key", None) != key:
             self._fit_models = self.models
             self._fit_models_key = key
+            self._fast = [_onoff_fast_path(dataset) for dataset in self]
+            self._npred_state = {}
         return self._fit_models
 
     def stat_sum(self):
@@ -37,8 +130,11 @@ class FitDatasets(Datasets):
                 prior_stat_sum += penalty.stat_sum()
 
         stat_sum = 0.0
-        for dataset in self:
-            stat_sum += dataset.stat_sum()
+        for dataset, fast in zip(self, self._fast):
+            if fast:
+                stat_sum += _onoff_stat_sum(dataset, self._npred_state)
+            else:
+                stat_sum += dataset.stat_sum()
         return stat_sum + prior_stat_sum
 
 

@@ -3,65 +3,32 @@
 import numpy as np
 import astropy.units as u
 import pytest
-from astropy.coordinates import Angle, SkyCoord
-from astropy.time import Time
 from numpy.testing import assert_allclose
-from regions import CircleSkyRegion
-from gammapy.data import DataStore
-from gammapy.datasets import Datasets, SpectrumDataset
+from gammapy.datasets import Datasets
 from gammapy.estimators import LightCurveEstimator
-from gammapy.makers import ReflectedRegionsBackgroundMaker, SafeMaskMaker, SpectrumDatasetMaker
-from gammapy.maps import MapAxis, RegionGeom
 from gammapy.modeling import Fit
-from gammapy.modeling.models import LogParabolaSpectralModel, PowerLawSpectralModel, SkyModel
+from gammapy.modeling.models import LogParabolaSpectralModel
 from gammapy.utils.testing import requires_data
 from gammapy_trs import TimeResolvedSpectrumEstimator
+from gammapy_trs.reference import (
+    reduce_slice_by_slice,
+    reference_dataset,
+    reference_intervals,
+    reference_makers,
+    reference_model,
+    reference_observations,
+)
 
 pytestmark = requires_data()
-
-POSITION = SkyCoord(329.71693826 * u.deg, -30.2255890 * u.deg, frame="icrs")
-
-
-def reference_intervals():
-    times = Time("2006-07-29T20:30") + np.arange(25) * 15 * u.min
-    return [Time([start, stop]) for start, stop in zip(times[:-1], times[1:])]
-
-
-def reference_model():
-    spectral = PowerLawSpectralModel(
-        index=3.0, amplitude=2e-11 * u.Unit("cm-2 s-1 TeV-1"), reference=1 * u.TeV
-    )
-    return SkyModel(spectral_model=spectral, name="pks2155")
 
 
 @pytest.fixture(scope="module")
 def pks2155_datasets():
     """The reduction of the reference workflow: 34 on-off spectra."""
-    data_store = DataStore.from_dir("$GAMMAPY_DATA/hess-dl3-dr1/")
-    selection = dict(
-        type="sky_circle", frame="icrs", lon=POSITION.ra, lat=POSITION.dec, radius=2 * u.deg
+    datasets = reduce_slice_by_slice(
+        reference_makers(), reference_dataset(), reference_observations(), reference_intervals()
     )
-    obs_ids = data_store.obs_table.select_observations(selection)["OBS_ID"]
-    observations = data_store.get_observations(obs_ids).select_time(reference_intervals())
-
-    energy_axis = MapAxis.from_energy_bounds("0.4 TeV", "20 TeV", nbin=10)
-    energy_axis_true = MapAxis.from_energy_bounds("0.1 TeV", "40 TeV", nbin=20, name="energy_true")
-    geom = RegionGeom.create(
-        region=CircleSkyRegion(center=POSITION, radius=Angle("0.11 deg")), axes=[energy_axis]
-    )
-    empty = SpectrumDataset.create(geom=geom, energy_axis_true=energy_axis_true)
-    dataset_maker = SpectrumDatasetMaker(
-        containment_correction=True, selection=["counts", "exposure", "edisp"]
-    )
-    background_maker = ReflectedRegionsBackgroundMaker()
-    safe_mask_maker = SafeMaskMaker(methods=["aeff-max"], aeff_percent=10)
-
-    datasets = Datasets()
-    for obs in observations:
-        dataset = dataset_maker.run(empty.copy(name=f"{obs.obs_id}-{len(datasets)}"), obs)
-        dataset = background_maker.run(dataset, obs)
-        datasets.append(safe_mask_maker.run(dataset, obs))
-    return datasets
+    return Datasets(datasets)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import numpy as np
 import astropy.units as u
 import pytest
-from astropy.coordinates import Angle, SkyCoord
+from astropy.coordinates import SkyCoord
 from astropy.time import Time
 from numpy.testing import assert_allclose
 from regions import CircleSkyRegion, PointSkyRegion
@@ -20,25 +20,21 @@ from gammapy.makers import (
 from gammapy.maps import MapAxis, RegionGeom, WcsGeom
 from gammapy.utils.testing import requires_data
 from gammapy_trs import TimeResolvedDatasetsMaker
+from gammapy_trs.reference import (
+    POSITION,
+    reduce_slice_by_slice,
+    reference_dataset,
+    reference_intervals,
+    reference_makers,
+    reference_observations,
+)
 
-PKS2155 = SkyCoord(329.71693826, -30.2255890, unit="deg", frame="icrs")
 CRAB = SkyCoord(83.633, 22.014, unit="deg", frame="icrs")
 
 
 def intervals_from(start, n_bins, width):
     edges = Time(start) + np.arange(n_bins + 1) * width
     return [Time([a, b]) for a, b in zip(edges[:-1], edges[1:])]
-
-
-def slice_by_slice(makers, empty, observations, intervals):
-    """The reference workflow: the makers on observations.select_time(intervals)."""
-    datasets = []
-    for obs in observations.select_time(intervals):
-        dataset = empty.copy()
-        for maker in makers:
-            dataset = maker.run(dataset, obs)
-        datasets.append(dataset)
-    return datasets
 
 
 def relative_difference(a, b):
@@ -86,28 +82,13 @@ def hess_store():
 
 
 @requires_data()
-def test_spectrum_reflected_regions(hess_store):
+def test_spectrum_reflected_regions():
     """The PKS 2155-304 reference set-up: 34 slices of the flare night."""
-    selection = dict(type="sky_circle", frame="icrs", lon=PKS2155.ra, lat=PKS2155.dec, radius=2 * u.deg)
-    obs_ids = hess_store.obs_table.select_observations(selection)["OBS_ID"]
-    observations = hess_store.get_observations(obs_ids)
-    intervals = intervals_from("2006-07-29T20:30", 24, 15 * u.min)
-
-    geom = RegionGeom.create(
-        region=CircleSkyRegion(PKS2155, Angle("0.11 deg")),
-        axes=[MapAxis.from_energy_bounds("0.4 TeV", "20 TeV", nbin=10)],
-    )
-    empty = SpectrumDataset.create(
-        geom=geom,
-        energy_axis_true=MapAxis.from_energy_bounds("0.1 TeV", "40 TeV", nbin=20, name="energy_true"),
-    )
-    makers = [
-        SpectrumDatasetMaker(containment_correction=True, selection=["counts", "exposure", "edisp"]),
-        ReflectedRegionsBackgroundMaker(),
-        SafeMaskMaker(methods=["aeff-max"], aeff_percent=10),
-    ]
+    observations = reference_observations()
+    intervals = reference_intervals()
+    empty, makers = reference_dataset(), reference_makers()
     datasets = TimeResolvedDatasetsMaker(makers, intervals).run(empty, observations)
-    reference = slice_by_slice(makers, empty, observations, intervals)
+    reference = reduce_slice_by_slice(makers, empty, observations, intervals)
 
     assert len(datasets) == 34
     assert datasets.names[:3] == ["33787-0000", "33787-0001", "33788-0001"]
@@ -122,7 +103,7 @@ def test_map_dataset_fov_background(hess_store):
     observations = hess_store.get_observations([33787, 33788, 33789])
     intervals = intervals_from("2006-07-29T20:30", 8, 10 * u.min)
     geom = WcsGeom.create(
-        skydir=PKS2155, binsz=0.04, width=(2, 2), frame="icrs",
+        skydir=POSITION, binsz=0.04, width=(2, 2), frame="icrs",
         axes=[MapAxis.from_energy_bounds("0.5 TeV", "20 TeV", nbin=6)],
     )
     empty = MapDataset.create(
@@ -130,14 +111,14 @@ def test_map_dataset_fov_background(hess_store):
         energy_axis_true=MapAxis.from_energy_bounds("0.3 TeV", "40 TeV", nbin=10, name="energy_true"),
         binsz_irf=0.2,
     )
-    exclusion = ~geom.to_image().region_mask([CircleSkyRegion(PKS2155, 0.3 * u.deg)])
+    exclusion = ~geom.to_image().region_mask([CircleSkyRegion(POSITION, 0.3 * u.deg)])
     makers = [
         MapDatasetMaker(),
         SafeMaskMaker(methods=["offset-max", "aeff-default"], offset_max="1.8 deg"),
         FoVBackgroundMaker(method="scale", exclusion_mask=exclusion),
     ]
     datasets = TimeResolvedDatasetsMaker(makers, intervals).run(empty, observations)
-    reference = slice_by_slice(makers, empty, observations, intervals)
+    reference = reduce_slice_by_slice(makers, empty, observations, intervals)
 
     assert_same_products(reference, datasets, {**PRODUCTS, **MAP})
     norms = [d.background_model.spectral_model.norm.value for d in datasets]
@@ -165,7 +146,7 @@ def test_point_like_rad_max():
         SafeMaskMaker(methods=["aeff-max"], aeff_percent=10),
     ]
     datasets = TimeResolvedDatasetsMaker(makers, intervals).run(empty, observations)
-    reference = slice_by_slice(makers, empty, observations, intervals)
+    reference = reduce_slice_by_slice(makers, empty, observations, intervals)
 
     assert_same_products(reference, datasets, {**PRODUCTS, **ONOFF})
     assert_allclose([d.counts.data.sum() for d in datasets][:3], [139, 124, 126])
@@ -177,7 +158,7 @@ def test_no_overlap(hess_store):
     maker = TimeResolvedDatasetsMaker(
         [MapDatasetMaker()], intervals_from("2020-01-01", 2, 10 * u.min)
     )
-    empty = MapDataset.create(WcsGeom.create(skydir=PKS2155, npix=10, axes=[MapAxis.from_energy_bounds("1 TeV", "10 TeV", nbin=2)]))
+    empty = MapDataset.create(WcsGeom.create(skydir=POSITION, npix=10, axes=[MapAxis.from_energy_bounds("1 TeV", "10 TeV", nbin=2)]))
     with pytest.raises(ValueError, match="No observation overlaps the 2 time intervals"):
         maker.run(empty, observations)
 

@@ -1,0 +1,215 @@
+"""Benchmarks of gammapy-trs against today's hand-written workflow, measured in one run.
+
+    GAMMAPY_DATA=/path/to/gammapy-data python benchmarks/run_benchmarks.py [--only NAME ...]
+
+Sections:
+
+* ``reduction``: the makers slice by slice on ``observations.select_time``
+  against `TimeResolvedDatasetsMaker` (n_jobs=1), on the PKS 2155-304
+  reference set-up (34 slices), with the largest relative product difference.
+* ``fit``: the hand per-bin `Fit` loop, Gammapy's `LightCurveEstimator`
+  (norm only, for scale) and `TimeResolvedSpectrumEstimator` (n_jobs=1) on the
+  reduced reference datasets, with the largest parameter difference in sigma.
+* ``parallel``: the estimator at n_jobs=1 and n_jobs=2 (multiprocessing) on the
+  reference datasets and on 200 simulated bins, with the largest relative
+  difference of the tables.
+* ``scale``: 100 and 2,000 simulated bins (no data files): time per bin and
+  peak memory (tracemalloc) of the estimator, against the size of its result.
+
+The reduction, fit and parallel sections need ``$GAMMAPY_DATA``.
+"""
+
+import argparse
+import json
+import logging
+import os
+import platform
+import time
+import tracemalloc
+import warnings
+import numpy as np
+import astropy.units as u
+from astropy.time import Time
+from gammapy.datasets import Datasets
+from gammapy.estimators import LightCurveEstimator
+from gammapy.modeling import Fit
+from gammapy.modeling.models import PowerLawSpectralModel, SkyModel
+from gammapy_trs import TimeResolvedDatasetsMaker, TimeResolvedSpectrumEstimator
+from gammapy_trs.reference import (
+    reduce_slice_by_slice,
+    reference_dataset,
+    reference_intervals,
+    reference_makers,
+    reference_model,
+    reference_observations,
+)
+from gammapy_trs.simulate import simulate_onoff_datasets
+
+SECTIONS = ("reduction", "fit", "parallel", "scale")
+
+
+def machine():
+    cpu = "unknown"
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if "model name" in line), cpu)
+    import gammapy
+
+    return dict(
+        cpu=cpu, cores=os.cpu_count(), python=platform.python_version(), gammapy=gammapy.__version__
+    )
+
+
+def timed(function, *args, **kwargs):
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def max_relative_difference(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    scale = np.maximum(np.abs(a), np.abs(b))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.max(np.where(scale > 0, np.abs(a - b) / scale, 0.0)))
+
+
+def bench_reduction():
+    observations, intervals = reference_observations(), reference_intervals()
+    dataset, makers = reference_dataset(), reference_makers()
+    reference, t_loop = timed(reduce_slice_by_slice, makers, dataset, observations, intervals)
+    maker = TimeResolvedDatasetsMaker(makers, intervals, n_jobs=1)
+    datasets, t_maker = timed(maker.run, dataset, observations)
+    products = [
+        lambda d: d.counts.data, lambda d: d.counts_off.data, lambda d: d.acceptance_off.data,
+        lambda d: d.alpha.data, lambda d: d.exposure.data, lambda d: d.edisp.edisp_map.data,
+        lambda d: d.mask_safe.data, lambda d: [d.gti.time_start.mjd, d.gti.time_stop.mjd],
+    ]
+    diff = max(max_relative_difference(get(a), get(b)) for a, b in zip(reference, datasets) for get in products)
+    return dict(
+        n_slices=len(datasets), slice_loop_s=t_loop, maker_s=t_maker,
+        ratio=t_loop / t_maker, max_relative_difference=diff,
+    )
+
+
+def hand_loop(datasets, model, intervals):
+    """The per-bin Fit loop of Gammapy's time-resolved spectroscopy tutorial."""
+    fit, results = Fit(), []
+    for t_min, t_max in intervals:
+        selected = datasets.select_time(time_min=t_min, time_max=t_max)
+        if len(selected) == 0:
+            continue
+        selected.models = model.copy(name="bin")
+        results.append(fit.run(selected))
+    return results
+
+
+def bench_fit():
+    intervals = reference_intervals()
+    datasets = Datasets(
+        reduce_slice_by_slice(reference_makers(), reference_dataset(), reference_observations(), intervals)
+    )
+    model = reference_model()
+    hand, t_hand = timed(hand_loop, datasets, model, intervals)
+
+    datasets.models = model
+    estimator = TimeResolvedSpectrumEstimator(time_intervals=intervals, n_jobs=1)
+    result, t_est = timed(estimator.run, datasets)
+
+    norm_model = model.copy(name="pks2155")
+    datasets.models = norm_model
+    lc = LightCurveEstimator(time_intervals=intervals, source="pks2155", energy_edges=[0.4, 20] * u.TeV)
+    _, t_lc = timed(lc.run, datasets)
+
+    pulls = [
+        abs(result.quantity(name)[i].value - r.models.parameters[name].value) / r.models.parameters[name].error
+        for i, r in enumerate(hand)
+        for name in result.parameter_names
+    ]
+    return dict(
+        n_bins=len(hand), hand_loop_s=t_hand, lightcurve_estimator_s=t_lc, estimator_s=t_est,
+        ratio_hand_over_estimator=t_hand / t_est, max_difference_sigma=max(pulls),
+    )
+
+
+def simulated(n_bins, seed=0):
+    edges = Time("2026-01-01T00:00") + np.arange(n_bins + 1) * 10 * u.min
+    intervals = [Time([a, b]) for a, b in zip(edges[:-1], edges[1:])]
+    phase = np.linspace(0, 6 * np.pi, n_bins)
+    truth = [
+        PowerLawSpectralModel(index=3 - 0.3 * np.sin(p), amplitude=(1 + 0.5 * np.sin(p)) * 1e-10 * u.Unit("cm-2 s-1 TeV-1"))
+        for p in phase
+    ]
+    datasets = simulate_onoff_datasets(intervals, truth, random_state=seed)
+    datasets.models = SkyModel(
+        spectral_model=PowerLawSpectralModel(index=3, amplitude="1e-10 cm-2 s-1 TeV-1"), name="source"
+    )
+    return datasets, intervals
+
+
+def compare_jobs(datasets, intervals):
+    tables, times = {}, {}
+    for n_jobs in (1, 2):
+        estimator = TimeResolvedSpectrumEstimator(
+            time_intervals=intervals, n_jobs=n_jobs, parallel_backend="multiprocessing"
+        )
+        result, times[n_jobs] = timed(estimator.run, datasets)
+        tables[n_jobs] = result.to_table()
+    diff = max(
+        max_relative_difference(tables[1][name], tables[2][name])
+        for name in ("index", "index_err", "amplitude", "amplitude_err", "stat")
+    )
+    return dict(n_jobs_1_s=times[1], n_jobs_2_s=times[2], speedup=times[1] / times[2], max_relative_difference=diff)
+
+
+def bench_parallel():
+    intervals = reference_intervals()
+    datasets = Datasets(
+        reduce_slice_by_slice(reference_makers(), reference_dataset(), reference_observations(), intervals)
+    )
+    datasets.models = reference_model()
+    return dict(reference=compare_jobs(datasets, intervals), simulated_200=compare_jobs(*simulated(200)))
+
+
+def bench_scale():
+    out = {}
+    for n_bins in (100, 2000):
+        datasets, intervals = simulated(n_bins, seed=n_bins)
+        estimator = TimeResolvedSpectrumEstimator(time_intervals=intervals, n_jobs=1)
+        tracemalloc.start()
+        result, seconds = timed(estimator.run, datasets)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        tracemalloc.start()
+        copy = type(result).from_table(result.to_table(), [m.copy(name=m.name) for m in result.models])
+        result_size = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        del copy
+        out[n_bins] = dict(
+            seconds=seconds, seconds_per_bin=seconds / n_bins, peak_mb=peak / 2**20,
+            result_mb=result_size / 2**20, success=float(result.success.mean()),
+        )
+    out["time_per_bin_ratio"] = out[2000]["seconds_per_bin"] / out[100]["seconds_per_bin"]
+    out["peak_per_bin_ratio"] = (out[2000]["peak_mb"] / 2000) / (out[100]["peak_mb"] / 100)
+    out["result_per_bin_ratio"] = (out[2000]["result_mb"] / 2000) / (out[100]["result_mb"] / 100)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--output", help="Write the results as JSON to this file.")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    warnings.simplefilter("ignore")
+
+    results = dict(machine=machine())
+    for name in args.only:
+        results[name] = globals()[f"bench_{name}"]()
+        print(f"{name}: {json.dumps(results[name], indent=2)}", flush=True)
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
