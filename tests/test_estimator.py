@@ -318,17 +318,6 @@ def test_estimator_str_and_copy():
     assert estimator.copy().source == "src"
 
 
-def test_n_jobs_two_gives_the_same_result(flare_datasets, flare_intervals):
-    serial = TimeResolvedSpectrumEstimator(time_intervals=flare_intervals, n_jobs=1)
-    parallel = TimeResolvedSpectrumEstimator(
-        time_intervals=flare_intervals, n_jobs=2, parallel_backend="multiprocessing"
-    )
-    table1 = serial.run(flare_datasets).to_table()
-    table2 = parallel.run(flare_datasets).to_table()
-    for name in ["index", "index_err", "amplitude", "amplitude_err", "stat", "npred"]:
-        assert_allclose(table2[name], table1[name], rtol=1e-6)
-
-
 def test_registered_in_gammapy():
     register_estimators()
     register_estimators()
