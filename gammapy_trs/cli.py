@@ -51,6 +51,34 @@ def demo(output):
                f"{output / 'hysteresis.png'} and the data set in {output / 'data'}.")
 
 
+@cli.command("config")
+def config():
+    """Print a commented default configuration (the PKS 2155-304 flare night)."""
+    from .config import DEFAULT_CONFIG
+
+    click.echo(DEFAULT_CONFIG, nl=False)
+
+
+@cli.command("run")
+@click.argument("config_file", metavar="CONFIG.yaml", type=click.Path(dir_okay=False, path_type=Path))
+def run(config_file):
+    """Run the time-resolved analysis described by a configuration file."""
+    from .analysis import run_analysis
+    from .config import ConfigError, TRSConfig
+
+    try:
+        config = TRSConfig.read(config_file)
+        result = run_analysis(config)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    columns = [c for c in ["time_min", "success", *result.parameter_names, "sqrt_ts", "flux"]
+               if c in result.available_quantities or c == "time_min"]
+    table = result.to_table()[columns]
+    click.echo(str(result))
+    click.echo("\n".join(table.pformat(max_lines=-1, max_width=-1)))
+    click.echo(f"\nWrote the result and plots to {config.output.path}")
+
+
 @cli.command("plot")
 @click.argument("result", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--parameter", default="index", show_default=True, help="Quantity to plot against time.")
