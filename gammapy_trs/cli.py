@@ -69,7 +69,8 @@ def run(config_file):
     try:
         config = TRSConfig.read(config_file)
         result = run_analysis(config)
-    except ConfigError as error:
+    except (ConfigError, ValueError, TypeError) as error:
+        # the package's errors name what to change: show them without a traceback
         raise click.ClickException(str(error)) from None
     columns = [c for c in ["time_min", "success", *result.parameter_names, "sqrt_ts", "flux"]
                if c in result.available_quantities or c == "time_min"]

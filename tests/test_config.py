@@ -155,3 +155,14 @@ def test_run_example_reproduces_the_reference(tmp_path, monkeypatch):
     assert_allclose([table["index"][0], table["index_err"][0]], [4.009, 0.353], atol=5e-4)
     assert_allclose([table["amplitude"][0], table["amplitude_err"][0]], [1.022e-10, 1.292e-11], rtol=1e-3)
     assert_allclose(table["compare_sigma"][4], 4.205, rtol=2e-3)
+
+
+def test_cli_reports_analysis_errors_without_traceback(demo_store, tmp_path):
+    data = yaml.safe_load(demo_config(demo_store, tmp_path, method="fixed").model_dump_json())
+    data["binning"].update(start="2020-01-01T00:00", stop="2020-01-01T01:00")
+    path = tmp_path / "empty.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(cli, ["run", str(path)])
+    assert result.exit_code == 1
+    assert "No observation overlaps the 4 time intervals" in result.output
+    assert "Traceback" not in result.output
