@@ -165,7 +165,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
                 "unfreeze the parameters to fit in each bin."
             )
 
-        steps = self._bin_steps(source_model, parameter_names)
+        steps = self._bin_steps(source_model)
         gti = self._gti(datasets)
         intervals, groups = self._group_datasets(datasets, gti)
         meta = dict(
@@ -222,7 +222,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         estimator = self.copy()
         return fit_time_bin(datasets, source, parameter_names, fit=estimator.fit, steps=steps)
 
-    def _bin_steps(self, source_model, parameter_names):
+    def _bin_steps(self, source_model):
         """Settings of the optional steps, checked against the source model."""
         selection = list(self.selection_optional)
         needs_norm = {"ts", "ul"} & set(selection)

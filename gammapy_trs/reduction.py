@@ -19,7 +19,6 @@ from gammapy.irf import FoVAlignment
 from gammapy.makers import MapDatasetMaker, ReflectedRegionsBackgroundMaker, SafeMaskMaker
 from gammapy.maps import Map, MapCoord, RegionGeom, RegionNDMap
 from gammapy.utils.fits import LazyFitsData
-from gammapy.utils.pbar import progress_bar
 from regions import PixCoord
 from .intervals import as_gti
 
@@ -52,7 +51,7 @@ def _loaded_copy(observation):
     """Shallow copy of an observation that reads its IRFs and events only once."""
     loaded = copy.copy(observation)
     loaded.__class__ = _CachedObservation
-    loaded._events  # read now, so that copies of the copy share the events
+    _ = loaded._events  # read now, so that copies of the copy share the events
     return loaded
 
 

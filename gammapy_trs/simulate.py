@@ -1,7 +1,6 @@
 """In-memory simulation of on-off spectra of a variable source, from analytic IRFs."""
 
 import logging
-import numpy as np
 import astropy.units as u
 from astropy.coordinates import SkyCoord
 from regions import CircleSkyRegion

@@ -5,7 +5,6 @@ import astropy.units as u
 import pytest
 from scipy import stats
 from astropy.table import Table
-from astropy.time import Time
 from numpy.testing import assert_allclose
 from gammapy.estimators import FluxPoints
 from gammapy.estimators.utils import compute_lightcurve_fvar
