@@ -47,6 +47,13 @@ class _CachedObservation(Observation):
     _events = LazyFitsData(cache=True)
 
 
+def _light_copy(observation):
+    """Shallow copy of an observation with its GTI and meta data read, not its IRFs or events."""
+    light = copy.copy(observation)
+    _ = light.meta, light.gti  # lazily read, cached: the copies made from it share them
+    return light
+
+
 def _loaded_copy(observation):
     """Shallow copy of an observation that reads its IRFs and events only once."""
     loaded = copy.copy(observation)
@@ -179,7 +186,7 @@ class _ObservationReduction:
     def __init__(self, makers, dataset, observation, region_cache=None):
         self.observation = _loaded_copy(observation)
         # slices need only the GTI and meta data: cut them from the unloaded observation
-        self.light = copy.copy(observation)
+        self.light = _light_copy(observation)
         self.dataset = dataset
         self.region_cache = {} if region_cache is None else region_cache
         self.makers = []
@@ -234,8 +241,15 @@ class _ObservationReduction:
         meta_table = maker.make_meta_table(obs)
         scaled.make_meta_table = lambda observation: meta_table.copy()
 
+        last = {}
+
         def live_ratio(observation):
-            return (observation.observation_live_time_duration / livetime).to_value("")
+            # asked for by the exposure and the IRFs of the same slice: computed once
+            # (the slice is kept referenced, so that its identity cannot be reused)
+            if last.get("observation") is not observation:
+                ratio = (observation.observation_live_time_duration / livetime).to_value("")
+                last.update(observation=observation, ratio=ratio)
+            return last["ratio"]
 
         def make_exposure(geom, observation):
             exposure = _scaled(full.exposure, live_ratio(observation))
