@@ -47,6 +47,17 @@ class _CachedObservation(Observation):
     _events = LazyFitsData(cache=True)
 
 
+def _renamed(dataset, name):
+    """Shallow copy of the empty reference dataset under another name.
+
+    The makers only read it (its geometries and name) and make new datasets, so
+    its maps, and the geometries whose properties Gammapy caches, are shared.
+    """
+    renamed = copy.copy(dataset)
+    renamed._name = name
+    return renamed
+
+
 def _light_copy(observation):
     """Shallow copy of an observation with its GTI and meta data read, not its IRFs or events."""
     light = copy.copy(observation)
@@ -159,11 +170,10 @@ class _ReflectedSlices:
         geom = template.counts.geom
         self.fast = bool(regions) and not _is_point_like(geom)
         if self.fast:
-            key = (id(regions), geom.axes["energy"])
+            energy_axis = geom.axes["energy"]
+            key = (id(regions), tuple(energy_axis.edges.to_value("TeV")))
             if key not in geom_cache:
-                geom_off = RegionGeom.from_regions(
-                    regions=regions, axes=[geom.axes["energy"]], wcs=wcs
-                )
+                geom_off = RegionGeom.from_regions(regions=regions, axes=[energy_axis], wcs=wcs)
                 geom_cache[key] = (geom_off, geom_off.region.to_pixel(geom_off.wcs))
             self.index = _EventIndex(*geom_cache[key][:1], observation, geom_cache[key][1])
             self.n_regions = len(regions)
@@ -190,7 +200,7 @@ class _ObservationReduction:
         self.dataset = dataset
         self.region_cache = {} if region_cache is None else region_cache
         self.makers = []
-        template = dataset.copy(name=dataset.name)
+        template = _renamed(dataset, dataset.name)
         for maker in makers:
             prepared, template = self._prepare(maker, template)
             self.makers.append(prepared)
@@ -238,8 +248,8 @@ class _ObservationReduction:
         livetime = obs.observation_live_time_duration
         ontime = obs.observation_time_duration
         scaled = copy.copy(maker)
-        meta_table = maker.make_meta_table(obs)
-        scaled.make_meta_table = lambda observation: meta_table.copy()
+        # the same for every slice (telescope, obs id, pointing): the full observation's
+        scaled.make_meta_table = lambda observation: full.meta_table.copy()
 
         last = {}
 
@@ -292,7 +302,7 @@ class _ObservationReduction:
 
     def run(self, interval, name):
         observation = self.light.select_time(interval)
-        dataset = self.dataset.copy(name=name)
+        dataset = _renamed(self.dataset, name)
         for maker in self.makers:
             if isinstance(maker, tuple):
                 _, safe_maker, irf_mask = maker
