@@ -436,6 +436,8 @@ class TimeResolvedDatasetsMaker(parallel.ParallelMixin):
         datasets : `~gammapy.datasets.Datasets`
             Datasets in time order, each with the GTI of its slice.
         """
+        # OFF regions are cached by pointing within one run (one ON region), never across runs
+        self._region_cache = {}
         self._update_child_jobs()
         per_observation = parallel.run_multiprocessing(
             self.make_observation_datasets,

@@ -171,3 +171,32 @@ def test_bad_makers():
         TimeResolvedDatasetsMaker([SafeMaskMaker()], intervals)
     with pytest.raises(ValueError, match="Time intervals overlap"):
         TimeResolvedDatasetsMaker([MapDatasetMaker()], intervals + intervals)
+
+
+def test_second_run_with_another_on_region(tmp_path):
+    """The OFF regions found in one run are not reused by the next (other ON region)."""
+    from gammapy_trs.demo_data import DEMO_SOURCE, simulate_demo_data_store
+
+    store = simulate_demo_data_store(tmp_path, n_observations=1, duration=10 * u.min, random_state=3)
+    observations = store.get_observations(required_irf=["aeff", "edisp", "bkg"])
+    intervals = intervals_from(observations[0].tstart, 2, 5 * u.min)
+    makers = [
+        SpectrumDatasetMaker(containment_correction=False, selection=["counts", "exposure", "edisp"]),
+        ReflectedRegionsBackgroundMaker(),
+    ]
+    maker = TimeResolvedDatasetsMaker(makers, intervals)
+    results = []
+    for radius in (0.1, 0.2):
+        geom = RegionGeom.create(
+            region=CircleSkyRegion(DEMO_SOURCE, radius * u.deg),
+            axes=[MapAxis.from_energy_bounds("0.3 TeV", "30 TeV", nbin=5)],
+        )
+        empty = SpectrumDataset.create(geom=geom, energy_axis_true=MapAxis.from_energy_bounds(
+            "0.1 TeV", "60 TeV", nbin=10, name="energy_true"))
+        datasets = maker.run(empty, observations)
+        fresh = TimeResolvedDatasetsMaker(makers, intervals).run(empty, observations)
+        for a, b in zip(datasets, fresh):
+            np.testing.assert_array_equal(a.counts_off.data, b.counts_off.data)
+            np.testing.assert_array_equal(a.acceptance_off.data, b.acceptance_off.data)
+        results.append(sum(d.counts_off.data.sum() for d in datasets))
+    assert results[1] > results[0]
