@@ -66,6 +66,13 @@ MAP = {
     "psf_exposure": lambda d: d.psf.exposure_map.data,
 }
 
+GEOMS = [
+    lambda d: d.counts.geom,
+    lambda d: d.exposure.geom,
+    lambda d: d.edisp.edisp_map.geom,
+    lambda d: d.edisp.exposure_map.geom,
+]
+
 
 def assert_same_products(reference, datasets, products):
     assert len(datasets) == len(reference)
@@ -74,6 +81,9 @@ def assert_same_products(reference, datasets, products):
         for name, get in products.items():
             assert relative_difference(get(ref), get(new)) < 1e-6, (new.name, name)
         assert new.meta_table["OBS_ID"][0] == ref.meta_table["OBS_ID"][0]
+        for geom in GEOMS:
+            assert type(geom(new)) is type(geom(ref)), (new.name, geom(new))
+            assert geom(new) == geom(ref)
 
 
 @pytest.fixture(scope="module")

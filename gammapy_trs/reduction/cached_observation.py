@@ -1,0 +1,115 @@
+"""Observations that read their IRFs and events once, each file opened once.
+
+Gammapy's `~gammapy.data.Observation` reads its IRFs and events from FITS at
+every access, and each read opens the file again and parses the headers of all
+the HDUs before the one it needs. Here, while an observation is prepared, its
+files stay open and every HDU is read once, by the same Gammapy readers.
+"""
+
+import copy
+import logging
+from astropy.io import fits
+from gammapy.data import GTI, Observation, ObservationMetaData
+from gammapy.data.io import EventListReader
+from gammapy.irf import IRF_REGISTRY
+from gammapy.utils.fits import LazyFitsData
+
+__all__ = ["CachedObservation", "light_and_loaded_copies"]
+
+log = logging.getLogger(__name__)
+
+IRF_TAGS = {cls.tag for cls in IRF_REGISTRY}
+
+
+def read_hdu(hdulist, location):
+    """Read one HDU of an open file as `~gammapy.utils.fits.HDULocation.load` does.
+
+    Raises KeyError if the HDU is missing, as Gammapy's readers do.
+    """
+    name, hdu_class = location.hdu_name, location.hdu_class
+    if hdu_class == "events":
+        return EventListReader.from_gadf_hdu(hdulist[name])
+    if hdu_class == "gti":
+        return GTI.from_table_hdu(hdulist[name])
+    if hdu_class == "observation_metadata":
+        return ObservationMetaData.from_header(hdulist[name].header)
+    if hdu_class in IRF_TAGS:
+        return IRF_REGISTRY.get_cls(hdu_class).from_hdulist(hdulist, hdu=name)
+    return location.load()
+
+
+class OpenFileData(LazyFitsData):
+    """Lazy FITS data, cached, read from the files its observation keeps open.
+
+    Outside `CachedObservation.open_files` it reads as Gammapy does.
+    """
+
+    def __get__(self, instance, objtype):
+        if instance is None:
+            return self
+        try:
+            return instance.__dict__[self.name]
+        except KeyError:
+            pass
+        location = instance.__dict__[f"_{self.name}_hdu"]
+        files = instance.__dict__.get("_open_files")
+        try:
+            if files is None:
+                value = location.load()
+            else:
+                path = str(location.path())
+                if path not in files:
+                    files[path] = fits.open(path, memmap=False)
+                value = read_hdu(files[path], location)
+        except KeyError:
+            value = None
+            log.warning(f"HDU '{location.hdu_name}' not found")
+        instance.__dict__[self.name] = value
+        return value
+
+
+class CachedObservation(Observation):
+    """An observation that keeps its IRFs and events once read."""
+
+    aeff = OpenFileData()
+    edisp = OpenFileData()
+    psf = OpenFileData()
+    _bkg = OpenFileData()
+    _events = OpenFileData()
+    _gti = OpenFileData()
+    _meta = OpenFileData()
+
+    def open_files(self):
+        """Keep the files open, so that each is opened once, until `close_files`."""
+        self.__dict__.setdefault("_open_files", {})
+
+    def close_files(self):
+        """Close the files opened since `open_files`."""
+        for hdulist in self.__dict__.pop("_open_files", {}).values():
+            hdulist.close()
+
+
+def light_and_loaded_copies(observation):
+    """Two shallow copies of an observation that share its meta data and GTI.
+
+    Parameters
+    ----------
+    observation : `~gammapy.data.Observation`
+        Observation, not changed.
+
+    Returns
+    -------
+    light : `~gammapy.data.Observation`
+        Copy with only the meta data and GTI read: cheap to cut in time.
+    loaded : `CachedObservation`
+        Copy that reads its IRFs and events once, with its files open until
+        ``loaded.close_files()``.
+    """
+    loaded = copy.copy(observation)
+    loaded.__class__ = CachedObservation
+    loaded.open_files()
+    _ = loaded.meta, loaded._gti, loaded._events  # the events file is the GTI's and meta data's
+    light = copy.copy(observation)
+    for name in ("_meta", "_gti"):
+        light.__dict__[name] = loaded.__dict__[name]
+    return light, loaded
