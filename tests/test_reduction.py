@@ -210,3 +210,31 @@ def test_second_run_with_another_on_region(tmp_path):
             np.testing.assert_array_equal(a.acceptance_off.data, b.acceptance_off.data)
         results.append(sum(d.counts_off.data.sum() for d in datasets))
     assert results[1] > results[0]
+
+
+def test_parallel_equals_serial(tmp_path):
+    """n_jobs=2 (multiprocessing, one observation per task) gives the serial datasets."""
+    from gammapy_trs.demo_data import DEMO_SOURCE, simulate_demo_data_store
+
+    store = simulate_demo_data_store(tmp_path, n_observations=2, duration=10 * u.min, random_state=4)
+    observations = store.get_observations(required_irf=["aeff", "edisp", "bkg"])
+    intervals = intervals_from(observations[0].tstart, 4, 5 * u.min)
+    geom = RegionGeom.create(
+        region=CircleSkyRegion(DEMO_SOURCE, 0.15 * u.deg),
+        axes=[MapAxis.from_energy_bounds("0.3 TeV", "30 TeV", nbin=6)],
+    )
+    empty = SpectrumDataset.create(geom=geom, energy_axis_true=MapAxis.from_energy_bounds(
+        "0.1 TeV", "60 TeV", nbin=12, name="energy_true"))
+    makers = [
+        SpectrumDatasetMaker(containment_correction=False, selection=["counts", "exposure", "edisp"]),
+        ReflectedRegionsBackgroundMaker(),
+        SafeMaskMaker(methods=["aeff-max"], aeff_percent=10),
+    ]
+    serial = TimeResolvedDatasetsMaker(makers, intervals, n_jobs=1).run(empty, observations)
+    parallel = TimeResolvedDatasetsMaker(
+        makers, intervals, n_jobs=2, parallel_backend="multiprocessing"
+    ).run(empty, observations)
+    assert parallel.names == serial.names
+    assert len(serial) == 4
+    assert_same_products(serial, parallel, {**PRODUCTS, **ONOFF})
+    assert sum(d.counts.data.sum() for d in serial) > 0
