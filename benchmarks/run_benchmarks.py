@@ -145,7 +145,9 @@ def simulated(n_bins, seed=0):
     intervals = [Time([a, b]) for a, b in zip(edges[:-1], edges[1:])]
     phase = np.linspace(0, 6 * np.pi, n_bins)
     truth = [
-        PowerLawSpectralModel(index=3 - 0.3 * np.sin(p), amplitude=(1 + 0.5 * np.sin(p)) * 1e-10 * u.Unit("cm-2 s-1 TeV-1"))
+        PowerLawSpectralModel(
+            index=3 - 0.3 * np.sin(p), amplitude=(1 + 0.5 * np.sin(p)) * 1e-10 * u.Unit("cm-2 s-1 TeV-1")
+        )
         for p in phase
     ]
     datasets = simulate_onoff_datasets(intervals, truth, random_state=seed)

@@ -168,7 +168,8 @@ def test_no_overlap(hess_store):
     maker = TimeResolvedDatasetsMaker(
         [MapDatasetMaker()], intervals_from("2020-01-01", 2, 10 * u.min)
     )
-    empty = MapDataset.create(WcsGeom.create(skydir=POSITION, npix=10, axes=[MapAxis.from_energy_bounds("1 TeV", "10 TeV", nbin=2)]))
+    energy_axis = MapAxis.from_energy_bounds("1 TeV", "10 TeV", nbin=2)
+    empty = MapDataset.create(WcsGeom.create(skydir=POSITION, npix=10, axes=[energy_axis]))
     with pytest.raises(ValueError, match="No observation overlaps the 2 time intervals"):
         maker.run(empty, observations)
 

@@ -14,6 +14,7 @@ __all__ = ["TimeResolvedDatasetsMaker"]
 
 log = logging.getLogger(__name__)
 
+
 class TimeResolvedDatasetsMaker(parallel.ParallelMixin):
     """Reduce observations into one dataset per (observation x time interval) overlap.
 
