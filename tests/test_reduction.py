@@ -213,19 +213,51 @@ def test_second_run_with_another_on_region(tmp_path):
     assert results[1] > results[0]
 
 
-def test_parallel_equals_serial(tmp_path):
-    """n_jobs=2 (multiprocessing, one observation per task) gives the serial datasets."""
-    from gammapy_trs.demo_data import DEMO_SOURCE, simulate_demo_data_store
+@pytest.fixture(scope="module")
+def demo_observations(tmp_path_factory):
+    """Two simulated 10-min runs (no data files needed), cut into four 5-min slices."""
+    from gammapy_trs.demo_data import simulate_demo_data_store
 
-    store = simulate_demo_data_store(tmp_path, n_observations=2, duration=10 * u.min, random_state=4)
+    path = tmp_path_factory.mktemp("demo")
+    store = simulate_demo_data_store(path, n_observations=2, duration=10 * u.min, random_state=4)
     observations = store.get_observations(required_irf=["aeff", "edisp", "bkg"])
-    intervals = intervals_from(observations[0].tstart, 4, 5 * u.min)
+    return observations, intervals_from(observations[0].tstart, 4, 5 * u.min)
+
+
+def demo_empty_dataset():
+    from gammapy_trs.demo_data import DEMO_SOURCE
+
     geom = RegionGeom.create(
         region=CircleSkyRegion(DEMO_SOURCE, 0.15 * u.deg),
         axes=[MapAxis.from_energy_bounds("0.3 TeV", "30 TeV", nbin=6)],
     )
-    empty = SpectrumDataset.create(geom=geom, energy_axis_true=MapAxis.from_energy_bounds(
+    return SpectrumDataset.create(geom=geom, energy_axis_true=MapAxis.from_energy_bounds(
         "0.1 TeV", "60 TeV", nbin=12, name="energy_true"))
+
+
+def test_region_average_and_irf_masks(demo_observations):
+    """IRFs averaged over the ON region; edisp-bias, offset-max and aeff-max masks."""
+    observations, intervals = demo_observations
+    empty = demo_empty_dataset()
+    makers = [
+        SpectrumDatasetMaker(
+            use_region_center=False, containment_correction=False, selection=["counts", "exposure", "edisp"]
+        ),
+        ReflectedRegionsBackgroundMaker(),
+        SafeMaskMaker(
+            methods=["aeff-max", "edisp-bias", "offset-max"], aeff_percent=5, bias_percent=10, offset_max="2.5 deg"
+        ),
+    ]
+    datasets = TimeResolvedDatasetsMaker(makers, intervals).run(empty, observations)
+    reference = reduce_slice_by_slice(makers, empty, observations, intervals)
+    assert_same_products(reference, datasets, {**PRODUCTS, **ONOFF})
+    assert 0 < datasets[0].mask_safe.data.sum() < datasets[0].mask_safe.data.size
+
+
+def test_parallel_equals_serial(demo_observations):
+    """n_jobs=2 (multiprocessing, one observation per task) gives the serial datasets."""
+    observations, intervals = demo_observations
+    empty = demo_empty_dataset()
     makers = [
         SpectrumDatasetMaker(containment_correction=False, selection=["counts", "exposure", "edisp"]),
         ReflectedRegionsBackgroundMaker(),

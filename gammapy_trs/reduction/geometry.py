@@ -24,7 +24,7 @@ class SharedBBoxRegionGeom(RegionGeom):
     @classmethod
     def from_geom(cls, geom):
         """The region geometry ``geom`` as a `SharedBBoxRegionGeom`."""
-        return cls(region=geom.region, axes=geom.axes, wcs=geom.wcs)
+        return cls(region=geom.region, axes=geom.axes, wcs=geom.wcs, binsz_wcs=geom._binsz_wcs)
 
     def _init_copy(self, **kwargs):
         new = super()._init_copy(**kwargs)
@@ -35,7 +35,7 @@ class SharedBBoxRegionGeom(RegionGeom):
     @lazyproperty
     def plain(self):
         """The same geometry as a Gammapy `~gammapy.maps.RegionGeom`, sharing the bounding box."""
-        plain = RegionGeom(region=self.region, axes=self.axes, wcs=self.wcs)
+        plain = RegionGeom(region=self.region, axes=self.axes, wcs=self.wcs, binsz_wcs=self._binsz_wcs)
         if self.region is not None:
             plain.__dict__["_rectangle_bbox"] = self._rectangle_bbox
         return plain
