@@ -1,5 +1,6 @@
 """TimeResolvedDatasetsMaker against the same makers run slice by slice."""
 
+import copy
 import numpy as np
 import astropy.units as u
 import pytest
@@ -271,3 +272,47 @@ def test_parallel_equals_serial(demo_observations):
     assert len(serial) == 4
     assert_same_products(serial, parallel, {**PRODUCTS, **ONOFF})
     assert sum(d.counts.data.sum() for d in serial) > 0
+
+
+def reduce_one_slice(makers, empty, observation, interval, name):
+    reduced = empty.copy(name=name)
+    sliced = observation.select_time(interval)
+    for maker in makers:
+        reduced = maker.run(reduced, sliced)
+    return reduced
+
+
+def test_gti_gaps(demo_observations):
+    """All GTIs count: slices after a gap are kept (Gammapy's select_time drops them)."""
+    from gammapy.data import GTI, Observations
+
+    observation = copy.copy(demo_observations[0][0])
+    t0 = observation.tstart
+    observation.__dict__["_gti"] = GTI.create([0, 6] * u.min, [5, 10] * u.min, reference_time=t0)
+    observations = Observations([observation])
+    intervals = intervals_from(t0, 5, 2 * u.min)  # the third, 4-6 min, holds 1 min of GTI
+    empty, makers = demo_empty_dataset(), [
+        SpectrumDatasetMaker(containment_correction=False, selection=["counts", "exposure", "edisp"]),
+        ReflectedRegionsBackgroundMaker(),
+        SafeMaskMaker(methods=["aeff-max"], aeff_percent=10),
+    ]
+    datasets = TimeResolvedDatasetsMaker(makers, intervals).run(empty, observations)
+    assert datasets.names == [f"{observation.obs_id}-{i:04d}" for i in range(5)]
+    reference = [reduce_one_slice(makers, empty, observation, intervals[i], "ref") for i in range(5)]
+    assert_same_products(reference, datasets, {**PRODUCTS, **ONOFF})
+    livetime = [d.exposure.meta["livetime"].to_value("s") for d in datasets]
+    assert_allclose(np.array(livetime) / livetime[0], [1, 1, 0.5, 1, 1])
+    assert len(observations.select_time(intervals)) == 3  # Gammapy: the first GTI only
+
+
+def test_interval_in_gap_or_touching_gives_no_slice(demo_observations):
+    from gammapy.data import GTI, Observations
+
+    observation = copy.copy(demo_observations[0][0])
+    t0 = observation.tstart
+    observation.__dict__["_gti"] = GTI.create([0, 6] * u.min, [4, 10] * u.min, reference_time=t0)
+    intervals = [Time([t0 - 5 * u.min, t0]), Time([t0 + 4 * u.min, t0 + 6 * u.min]), Time([t0, t0 + 4 * u.min])]
+    makers = [SpectrumDatasetMaker(containment_correction=False, selection=["counts", "exposure"])]
+    datasets = TimeResolvedDatasetsMaker(makers, intervals).run(demo_empty_dataset(), Observations([observation]))
+    assert datasets.names == [f"{observation.obs_id}-0001"]  # sorted intervals: touching, inside, gap
+    assert len(Observations([observation]).select_time(intervals)) == 2  # Gammapy keeps the touching one

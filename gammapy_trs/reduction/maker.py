@@ -26,6 +26,15 @@ class TimeResolvedDatasetsMaker(parallel.ParallelMixin):
     livetime. Observations whose pointing drifts, or whose background is aligned
     with the Alt-Az frame, are reduced slice by slice with the makers.
 
+    A slice is made where an interval and the GTIs of an observation share a
+    positive time; its GTI is their intersection. This differs from
+    `~gammapy.data.Observations.select_time` in two edge cases only: Gammapy
+    compares the intervals with the first GTI of each observation (so it drops
+    the slices after a GTI gap) and keeps an interval that only touches an
+    observation (a slice of zero livetime). Intervals outside all observations
+    give no dataset; if none overlaps any observation, `run` raises a
+    ValueError. A slice without events is kept, with zero counts.
+
     Parameters
     ----------
     makers : list of `~gammapy.makers.Maker`
@@ -61,19 +70,42 @@ class TimeResolvedDatasetsMaker(parallel.ParallelMixin):
                 f"got {type(makers[0]).__name__}."
             )
         self.makers = list(makers)
-        self.time_intervals = as_gti(time_intervals)
+        self.time_intervals = time_intervals
         self.n_jobs = n_jobs
         self.parallel_backend = parallel_backend
         self._cache = ReductionCache()
 
-    def _slices(self, observation):
-        """Index and interval of each time interval overlapping the observation.
+    @property
+    def time_intervals(self):
+        """Time intervals, as a sorted `~gammapy.data.GTI`."""
+        return self._time_intervals
 
-        The overlap rule is that of `~gammapy.data.Observations.select_time`.
+    @time_intervals.setter
+    def time_intervals(self, value):
+        gti = as_gti(value)
+        self._time_intervals = gti
+        self._intervals = gti.time_intervals
+        self._interval_seconds = (
+            (gti.time_start - gti.time_ref).to_value("s"),
+            (gti.time_stop - gti.time_ref).to_value("s"),
+        )
+
+    def _slices(self, observation):
+        """Index and interval of each time interval sharing a positive time with the observation's GTIs.
+
+        Unlike `~gammapy.data.Observations.select_time`, which compares the
+        intervals with the first GTI of an observation only, every GTI counts;
+        intervals that only touch the observation, or fall in a GTI gap, give no
+        slice.
         """
-        gti = self.time_intervals
-        overlap = (observation.tstart <= gti.time_stop) & (observation.tstop > gti.time_start)
-        return [(int(idx), gti.time_intervals[idx]) for idx in np.flatnonzero(overlap)]
+        gti = observation.gti
+        ref = self.time_intervals.time_ref
+        gti_start = (gti.time_start - ref).to_value("s")
+        gti_stop = (gti.time_stop - ref).to_value("s")
+        start, stop = self._interval_seconds
+        shared = np.minimum(stop[:, None], gti_stop) - np.maximum(start[:, None], gti_start)
+        overlap = np.clip(shared, 0, None).sum(axis=1)
+        return [(int(idx), self._intervals[idx]) for idx in np.flatnonzero(overlap > 0)]
 
     def make_observation_datasets(self, dataset, observation):
         """Datasets of the time slices of one observation.
