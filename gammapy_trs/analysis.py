@@ -56,8 +56,8 @@ def _intervals(config, observations, on_region):
     cfg = config.binning
     if cfg.method in ("observation", "gti"):
         return binning.observation_intervals(observations, per=cfg.method)
-    start = Time(cfg.start) if cfg.start else min(o.tstart for o in observations)
-    stop = Time(cfg.stop) if cfg.stop else max(o.tstop for o in observations)
+    start = Time(cfg.start) if cfg.start else min(o.gti.time_start[0] for o in observations)
+    stop = Time(cfg.stop) if cfg.stop else max(o.gti.time_stop[-1] for o in observations)
     if cfg.method == "fixed":
         return binning.fixed_width_intervals(start, stop, cfg.width)
 

@@ -83,8 +83,9 @@ def observation_intervals(observations, per="observation"):
     starts, stops = [], []
     for obs in observations:
         if per == "observation":
-            starts.append(obs.tstart)
-            stops.append(obs.tstop)
+            # not obs.tstop, which is the end of the first GTI
+            starts.append(obs.gti.time_start[0])
+            stops.append(obs.gti.time_stop[-1])
         else:
             starts.extend(obs.gti.time_start)
             stops.extend(obs.gti.time_stop)

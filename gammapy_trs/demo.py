@@ -44,7 +44,7 @@ def run_demo(output, bin_width=10 * u.min, overwrite=True):
     intervals = [
         interval
         for obs in observations
-        for interval in fixed_width_intervals(obs.tstart, obs.tstop, bin_width)
+        for interval in fixed_width_intervals(obs.gti.time_start[0], obs.gti.time_stop[-1], bin_width)
     ]
 
     geom = RegionGeom.create(

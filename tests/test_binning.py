@@ -190,3 +190,20 @@ def test_observation_intervals_and_event_times():
         assert_allclose(on[idx], dataset.counts.data.sum())
         assert_allclose(off[idx], dataset.counts_off.data.sum())
         assert_allclose(alpha[idx], dataset.alpha.data.ravel()[0])
+
+
+def test_observation_intervals_with_gti_gap(tmp_path):
+    """One bin spans all GTIs of an observation (Gammapy's tstop is the end of the first)."""
+    import copy
+    from gammapy.data import GTI, Observations
+    from gammapy_trs.demo_data import simulate_demo_data_store
+
+    store = simulate_demo_data_store(tmp_path, n_observations=1, duration=10 * u.min, random_state=1)
+    observation = copy.copy(store.get_observations(required_irf=["aeff", "edisp", "bkg"])[0])
+    t0 = observation.tstart
+    observation.__dict__["_gti"] = GTI.create([0, 6] * u.min, [4, 10] * u.min, reference_time=t0)
+    observations = Observations([observation])
+    (whole,) = observation_intervals(observations)
+    assert_allclose((whole - t0).to_value("min"), [0, 10], atol=1e-9)
+    per_gti = observation_intervals(observations, per="gti")
+    assert_allclose([(interval - t0).to_value("min") for interval in per_gti], [[0, 4], [6, 10]], atol=1e-9)
