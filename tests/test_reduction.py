@@ -316,3 +316,27 @@ def test_interval_in_gap_or_touching_gives_no_slice(demo_observations):
     datasets = TimeResolvedDatasetsMaker(makers, intervals).run(demo_empty_dataset(), Observations([observation]))
     assert datasets.names == [f"{observation.obs_id}-0001"]  # sorted intervals: touching, inside, gap
     assert len(Observations([observation]).select_time(intervals)) == 2  # Gammapy keeps the touching one
+
+
+def test_in_memory_observations(demo_observations):
+    """Observations whose IRFs and events are in memory, not in files."""
+    from gammapy.data import Observation, Observations
+
+    observations, intervals = demo_observations
+    in_memory = Observations([
+        Observation(
+            obs_id=obs.obs_id, gti=obs.gti, aeff=obs.aeff, edisp=obs.edisp, bkg=obs.bkg,
+            events=obs.events, pointing=obs.pointing, location=obs.observatory_earth_location, meta=obs.meta,
+        )
+        for obs in observations
+    ])
+    assert not any(key.endswith("_hdu") for key in in_memory[0].__dict__)
+    empty, makers = demo_empty_dataset(), [
+        SpectrumDatasetMaker(containment_correction=False, selection=["counts", "exposure", "edisp"]),
+        ReflectedRegionsBackgroundMaker(),
+        SafeMaskMaker(methods=["aeff-max"], aeff_percent=10),
+    ]
+    datasets = TimeResolvedDatasetsMaker(makers, intervals).run(empty, in_memory)
+    from_files = TimeResolvedDatasetsMaker(makers, intervals).run(empty, observations)
+    assert_same_products(reduce_slice_by_slice(makers, empty, in_memory, intervals), datasets, {**PRODUCTS, **ONOFF})
+    assert_same_products(from_files, datasets, {**PRODUCTS, **ONOFF})
