@@ -37,7 +37,7 @@ from gammapy.estimators import LightCurveEstimator
 from gammapy.modeling import Fit
 from gammapy.modeling.models import PowerLawSpectralModel, SkyModel
 from gammapy_trs import TimeResolvedDatasetsMaker, TimeResolvedSpectrumEstimator
-from gammapy_trs.reference import (
+from gammapy_trs.samples.pks2155 import (
     reduce_slice_by_slice,
     reference_dataset,
     reference_intervals,
@@ -45,7 +45,7 @@ from gammapy_trs.reference import (
     reference_model,
     reference_observations,
 )
-from gammapy_trs.simulate import simulate_onoff_datasets
+from gammapy_trs.samples.simulate import simulate_onoff_datasets
 
 SECTIONS = ("reduction", "fit", "parallel", "scale")
 

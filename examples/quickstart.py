@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from astropy.time import Time  # noqa: E402
 from gammapy.modeling.models import PowerLawSpectralModel, SkyModel  # noqa: E402
 from gammapy_trs import TimeResolvedSpectrum, TimeResolvedSpectrumEstimator  # noqa: E402
-from gammapy_trs.simulate import simulate_onoff_datasets  # noqa: E402
+from gammapy_trs.samples.simulate import simulate_onoff_datasets  # noqa: E402
 
 N_BINS = 12
 AMPLITUDE_UNIT = u.Unit("cm-2 s-1 TeV-1")

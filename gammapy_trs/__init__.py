@@ -1,11 +1,11 @@
 """gammapy-trs: time-resolved spectroscopy of gamma-ray sources with Gammapy."""
 
 from importlib.metadata import PackageNotFoundError, version
-from .estimator import TimeResolvedSpectrumEstimator
-from .intervals import as_gti
+from .binning import as_gti
+from .estimation import TimeResolvedSpectrumEstimator
 from .reduction import TimeResolvedDatasetsMaker
 from .registry import register_estimators
-from .spectrum import TimeResolvedSpectrum
+from .result import TimeResolvedSpectrum
 
 try:
     __version__ = version("gammapy-trs")

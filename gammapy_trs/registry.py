@@ -1,6 +1,7 @@
 """Registration of the package's estimators in Gammapy's registry."""
 
 from gammapy.estimators import ESTIMATOR_REGISTRY
+from .estimation import TimeResolvedSpectrumEstimator
 
 __all__ = ["register_estimators"]
 
@@ -11,8 +12,6 @@ def register_estimators():
     Calling it again has no effect, so that importing the package twice (or
     through the ``gammapy.estimators`` entry point) registers each class once.
     """
-    from .estimator import TimeResolvedSpectrumEstimator
-
     for cls in (TimeResolvedSpectrumEstimator,):
         if cls not in ESTIMATOR_REGISTRY:
             ESTIMATOR_REGISTRY.append(cls)

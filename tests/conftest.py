@@ -15,7 +15,7 @@ from gammapy.modeling.models import (
     PowerLawSpectralModel,
     SkyModel,
 )
-from gammapy_trs.simulate import simulate_onoff_datasets
+from gammapy_trs.samples.simulate import simulate_onoff_datasets
 
 matplotlib.use("Agg")
 

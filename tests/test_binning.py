@@ -196,7 +196,7 @@ def test_observation_intervals_with_gti_gap(tmp_path):
     """One bin spans all GTIs of an observation (Gammapy's tstop is the end of the first)."""
     import copy
     from gammapy.data import GTI, Observations
-    from gammapy_trs.demo_data import simulate_demo_data_store
+    from gammapy_trs.samples.demo_data import simulate_demo_data_store
 
     store = simulate_demo_data_store(tmp_path, n_observations=1, duration=10 * u.min, random_state=1)
     observation = copy.copy(store.get_observations(required_irf=["aeff", "edisp", "bkg"])[0])

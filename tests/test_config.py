@@ -7,10 +7,10 @@ import yaml
 from click.testing import CliRunner
 from numpy.testing import assert_allclose
 from gammapy.utils.testing import requires_data
-from gammapy_trs.analysis import run_analysis
-from gammapy_trs.cli import cli
-from gammapy_trs.config import DEFAULT_CONFIG, ConfigError, TRSConfig
-from gammapy_trs.demo_data import DEMO_SOURCE, simulate_demo_data_store
+from gammapy_trs.app.analysis import run_analysis
+from gammapy_trs.app.cli import cli
+from gammapy_trs.app.config import DEFAULT_CONFIG, ConfigError, TRSConfig
+from gammapy_trs.samples.demo_data import DEMO_SOURCE, simulate_demo_data_store
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "pks2155_flare.yaml"
 

@@ -8,8 +8,8 @@ from astropy.time import Time
 from click.testing import CliRunner
 from numpy.testing import assert_allclose
 from gammapy_trs import TimeResolvedSpectrum
-from gammapy_trs.cli import cli
-from gammapy_trs.demo_data import START, flare_truth, simulate_demo_data_store
+from gammapy_trs.app.cli import cli
+from gammapy_trs.samples.demo_data import START, flare_truth, simulate_demo_data_store
 
 
 def test_flare_truth():

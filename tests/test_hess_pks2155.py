@@ -10,7 +10,7 @@ from gammapy.modeling import Fit
 from gammapy.modeling.models import LogParabolaSpectralModel
 from gammapy.utils.testing import requires_data
 from gammapy_trs import TimeResolvedSpectrumEstimator
-from gammapy_trs.reference import (
+from gammapy_trs.samples.pks2155 import (
     reduce_slice_by_slice,
     reference_dataset,
     reference_intervals,

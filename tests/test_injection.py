@@ -12,7 +12,7 @@ from scipy import stats
 from gammapy.datasets import Datasets
 from gammapy.modeling.models import PowerLawSpectralModel
 from gammapy_trs import TimeResolvedSpectrumEstimator
-from gammapy_trs.simulate import simulate_onoff_datasets
+from gammapy_trs.samples.simulate import simulate_onoff_datasets
 from conftest import AMPLITUDE_UNIT, T0, make_intervals, power_law_model
 
 N_FLARES, N_BINS = 25, 16  # 400 bins

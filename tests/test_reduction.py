@@ -21,7 +21,7 @@ from gammapy.makers import (
 from gammapy.maps import MapAxis, RegionGeom, WcsGeom
 from gammapy.utils.testing import requires_data
 from gammapy_trs import TimeResolvedDatasetsMaker
-from gammapy_trs.reference import (
+from gammapy_trs.samples.pks2155 import (
     POSITION,
     reduce_slice_by_slice,
     reference_dataset,
@@ -187,7 +187,7 @@ def test_bad_makers():
 
 def test_second_run_with_another_on_region(tmp_path):
     """The OFF regions found in one run are not reused by the next (other ON region)."""
-    from gammapy_trs.demo_data import DEMO_SOURCE, simulate_demo_data_store
+    from gammapy_trs.samples.demo_data import DEMO_SOURCE, simulate_demo_data_store
 
     store = simulate_demo_data_store(tmp_path, n_observations=1, duration=10 * u.min, random_state=3)
     observations = store.get_observations(required_irf=["aeff", "edisp", "bkg"])
@@ -217,7 +217,7 @@ def test_second_run_with_another_on_region(tmp_path):
 @pytest.fixture(scope="module")
 def demo_observations(tmp_path_factory):
     """Two simulated 10-min runs (no data files needed), cut into four 5-min slices."""
-    from gammapy_trs.demo_data import simulate_demo_data_store
+    from gammapy_trs.samples.demo_data import simulate_demo_data_store
 
     path = tmp_path_factory.mktemp("demo")
     store = simulate_demo_data_store(path, n_observations=2, duration=10 * u.min, random_state=4)
@@ -226,7 +226,7 @@ def demo_observations(tmp_path_factory):
 
 
 def demo_empty_dataset():
-    from gammapy_trs.demo_data import DEMO_SOURCE
+    from gammapy_trs.samples.demo_data import DEMO_SOURCE
 
     geom = RegionGeom.create(
         region=CircleSkyRegion(DEMO_SOURCE, 0.15 * u.deg),
@@ -386,7 +386,7 @@ def test_altaz_background_made_per_slice(demo_observations):
     """A background aligned with Alt-Az rotates in the field of view: made for each slice."""
     from gammapy.data import Observations
     from gammapy.irf import Background3D, FoVAlignment
-    from gammapy_trs.demo_data import DEMO_SOURCE
+    from gammapy_trs.samples.demo_data import DEMO_SOURCE
 
     observations, intervals = demo_observations
     obs = observations[0]

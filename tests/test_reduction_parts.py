@@ -11,9 +11,9 @@ from gammapy.datasets import SpectrumDataset
 from gammapy.makers import SafeMaskMaker
 from gammapy.maps import MapAxis, RegionGeom
 from gammapy.modeling.models import TemplateSpectralModel
-from gammapy_trs.demo_data import DEMO_SOURCE, simulate_demo_data_store
+from gammapy_trs.samples.demo_data import DEMO_SOURCE, simulate_demo_data_store
 from gammapy_trs.reduction.cached_observation import CachedObservation, light_and_loaded_copies
-from gammapy_trs.reduction.geometry import SharedBBoxRegionGeom
+from gammapy_trs.utils.gammapy_internals import SharedBBoxRegionGeom
 from gammapy_trs.reduction.safe_mask import first_inverse, irf_safe_mask, make_mask_energy_aeff_max
 
 ENERGY_TRUE = MapAxis.from_energy_bounds("0.05 TeV", "100 TeV", nbin=30, name="energy_true")

@@ -4,7 +4,7 @@ import pytest
 from numpy.testing import assert_allclose
 from gammapy.datasets import SpectrumDatasetOnOff
 from gammapy.modeling.models import PowerLawSpectralModel
-from gammapy_trs.simulate import simulate_onoff_datasets
+from gammapy_trs.samples.simulate import simulate_onoff_datasets
 from conftest import make_intervals
 
 

@@ -11,8 +11,8 @@ from gammapy.estimators.utils import compute_lightcurve_fvar
 from gammapy.stats.utils import ts_to_sigma
 from gammapy.utils.testing import mpl_plot_check
 from gammapy_trs import TimeResolvedSpectrum, TimeResolvedSpectrumEstimator
-from gammapy_trs.flux import integral_fluxes
-from gammapy_trs.statistics import chi2_significance
+from gammapy_trs.utils.fluxes import integral_fluxes
+from gammapy_trs.utils.significance import chi2_significance
 from conftest import T0, make_intervals, power_law_model
 
 
@@ -154,7 +154,7 @@ def test_to_lightcurve_other_band(result):
 
 def test_to_lightcurve_with_upper_limits(tmp_path):
     from gammapy.modeling.models import PowerLawSpectralModel
-    from gammapy_trs.simulate import simulate_onoff_datasets
+    from gammapy_trs.samples.simulate import simulate_onoff_datasets
 
     truth = [PowerLawSpectralModel(index=2.8, amplitude=f"{a} cm-2 s-1 TeV-1") for a in (1e-10, 1e-13)]
     datasets = simulate_onoff_datasets(make_intervals(2), truth, random_state=4)

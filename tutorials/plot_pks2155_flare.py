@@ -18,7 +18,7 @@ This tutorial needs ``$GAMMAPY_DATA`` (the H.E.S.S. DL3 DR1).
 import matplotlib.pyplot as plt
 from gammapy.modeling.models import LogParabolaSpectralModel
 from gammapy_trs import TimeResolvedDatasetsMaker, TimeResolvedSpectrumEstimator
-from gammapy_trs.reference import (
+from gammapy_trs.samples.pks2155 import (
     reference_dataset,
     reference_intervals,
     reference_makers,

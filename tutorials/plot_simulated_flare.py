@@ -16,7 +16,7 @@ from astropy.time import Time
 from gammapy.datasets import Datasets
 from gammapy.modeling.models import PowerLawSpectralModel, SkyModel
 from gammapy_trs import TimeResolvedSpectrumEstimator
-from gammapy_trs.simulate import simulate_onoff_datasets
+from gammapy_trs.samples.simulate import simulate_onoff_datasets
 
 ######################################################################
 # The injected flare

@@ -13,6 +13,7 @@ from gammapy.data import GTI, Observation, ObservationMetaData
 from gammapy.data.io import EventListReader
 from gammapy.irf import IRF_REGISTRY
 from gammapy.utils.fits import LazyFitsData
+from ..utils.gammapy_internals import as_subclass_copy, lazy_hdu_location, set_lazy_value
 
 __all__ = ["CachedObservation", "light_and_loaded_copies"]
 
@@ -51,7 +52,7 @@ class OpenFileData(LazyFitsData):
             return instance.__dict__[self.name]
         except KeyError:
             pass
-        location = instance.__dict__[f"_{self.name}_hdu"]
+        location = lazy_hdu_location(instance, self.name)
         files = instance.__dict__.get("_open_files")
         try:
             if files is None:
@@ -64,7 +65,7 @@ class OpenFileData(LazyFitsData):
         except KeyError:
             value = None
             log.warning(f"HDU '{location.hdu_name}' not found")
-        instance.__dict__[self.name] = value
+        set_lazy_value(instance, self.name, value)
         return value
 
 
@@ -105,11 +106,10 @@ def light_and_loaded_copies(observation):
         Copy that reads its IRFs and events once, with its files open until
         ``loaded.close_files()``.
     """
-    loaded = copy.copy(observation)
-    loaded.__class__ = CachedObservation
+    loaded = as_subclass_copy(observation, CachedObservation)
     loaded.open_files()
     _ = loaded.meta, loaded._gti, loaded._events  # the events file is the GTI's and meta data's
     light = copy.copy(observation)
     for name in ("_meta", "_gti"):
-        light.__dict__[name] = loaded.__dict__[name]
+        set_lazy_value(light, name, getattr(loaded, name))
     return light, loaded

@@ -1,44 +1,14 @@
-"""Region geometries that compute their WCS-dependent properties once.
+"""Region geometries: point-like ON regions, and a fast ``contains`` for event indices.
 
-Both are used for the products of the full observation only: what the time
-slices receive has Gammapy's own geometries.
+`~gammapy_trs.utils.gammapy_internals.SharedBBoxRegionGeom` (used for the
+products of the full observation only) is with the other Gammapy internals.
 """
 
-import copy
-from astropy.utils.decorators import lazyproperty
-from gammapy.maps import MapCoord, RegionGeom
+from gammapy.maps import MapCoord
 from regions import PixCoord
+from ..utils.gammapy_internals import with_methods
 
-__all__ = ["SharedBBoxRegionGeom", "is_point_like", "with_fast_contains"]
-
-
-class SharedBBoxRegionGeom(RegionGeom):
-    """Region geometry whose copies with the same region and WCS share its bounding box.
-
-    Gammapy computes the bounding box (the region's round trip through its WCS,
-    which gives ``center_skydir``) again for every derived geometry:
-    ``to_image``, ``to_cube`` and ``squash`` make four per IRF projection of an
-    observation. The box depends only on the region and the WCS.
-    """
-
-    @classmethod
-    def from_geom(cls, geom):
-        """The region geometry ``geom`` as a `SharedBBoxRegionGeom`."""
-        return cls(region=geom.region, axes=geom.axes, wcs=geom.wcs, binsz_wcs=geom._binsz_wcs)
-
-    def _init_copy(self, **kwargs):
-        new = super()._init_copy(**kwargs)
-        if new.region is self.region and new.wcs is self.wcs and self.region is not None:
-            new.__dict__["_rectangle_bbox"] = self._rectangle_bbox
-        return new
-
-    @lazyproperty
-    def plain(self):
-        """The same geometry as a Gammapy `~gammapy.maps.RegionGeom`, sharing the bounding box."""
-        plain = RegionGeom(region=self.region, axes=self.axes, wcs=self.wcs, binsz_wcs=self._binsz_wcs)
-        if self.region is not None:
-            plain.__dict__["_rectangle_bbox"] = self._rectangle_bbox
-        return plain
+__all__ = ["is_point_like", "with_fast_contains"]
 
 
 def is_point_like(geom):
@@ -56,11 +26,9 @@ def with_fast_contains(geom, pixel_region=None):
         return geom
     if pixel_region is None:
         pixel_region = geom.region.to_pixel(geom.wcs)
-    fast = copy.copy(geom)
 
     def contains(coords):
         coords = MapCoord.create(coords, frame=geom.frame, axis_names=geom.axes.names)
         return pixel_region.contains(PixCoord.from_sky(coords.skycoord, geom.wcs))
 
-    fast.contains = contains
-    return fast
+    return with_methods(geom, contains=contains)

@@ -6,7 +6,7 @@ import astropy.units as u
 import gammapy.utils.parallel as parallel
 from gammapy.datasets import Datasets
 from gammapy.makers import MapDatasetMaker
-from ..intervals import as_gti
+from ..binning.intervals import as_gti
 from .cached_observation import light_and_loaded_copies
 from .observation_slices import ObservationSlices, ReductionCache, can_share
 
@@ -158,7 +158,6 @@ class TimeResolvedDatasetsMaker(parallel.ParallelMixin):
         """
         # OFF regions are cached by pointing within one run (one ON region), never across runs
         self._cache = ReductionCache()
-        self._update_child_jobs()
         per_observation = parallel.run_multiprocessing(
             self.make_observation_datasets,
             zip([dataset] * len(observations), observations),

@@ -7,13 +7,14 @@ from gammapy.data import PointingMode
 from gammapy.irf import FoVAlignment
 from gammapy.makers import MapDatasetMaker, ReflectedRegionsBackgroundMaker, SafeMaskMaker
 from gammapy.maps import Map, RegionGeom
+from ..utils.gammapy_internals import SharedBBoxRegionGeom, irf_map, renamed_dataset, with_methods
 from .cached_observation import light_and_loaded_copies
 from .event_index import EventIndex
-from .geometry import SharedBBoxRegionGeom, is_point_like
+from .geometry import is_point_like
 from .reflected import ReflectedSlices, find_off_regions
 from .safe_mask import apply_safe_mask, irf_safe_mask
 
-__all__ = ["ObservationSlices", "ReductionCache", "can_share", "renamed"]
+__all__ = ["ObservationSlices", "ReductionCache", "can_share"]
 
 IRF_MAKE_METHODS = ("make_exposure", "make_background", "make_psf", "make_edisp", "make_edisp_kernel")
 """The dataset-maker methods that project IRFs on a geometry."""
@@ -48,17 +49,6 @@ class ReductionCache:
         return self.geoms[id(geom)][1]
 
 
-def renamed(dataset, name):
-    """Shallow copy of the empty reference dataset under another name.
-
-    The makers only read it (its geometries and name) and make new datasets, so
-    its maps, and the geometries whose properties Gammapy caches, are shared.
-    """
-    renamed = copy.copy(dataset)
-    renamed._name = name
-    return renamed
-
-
 def can_share(observation):
     """Whether the IRF products of the observation are the same for all its slices."""
     pointing = getattr(observation, "pointing", None)
@@ -84,7 +74,7 @@ def _scaled(product, factor):
     if not hasattr(product, "exposure_map"):
         return _scaled_map(product, factor)
     exposure = None if product.exposure_map is None else _scaled_map(product.exposure_map, factor)
-    return product.__class__(_scaled_map(product._irf_map), exposure)
+    return product.__class__(_scaled_map(irf_map(product)), exposure)
 
 
 def _on_shared_geom(method, cache, geom, observation):
@@ -132,7 +122,7 @@ class ObservationSlices:
         self.dataset = dataset
         self.cache = ReductionCache() if cache is None else cache
         self.makers = []
-        template = renamed(dataset, dataset.name)
+        template = renamed_dataset(dataset, dataset.name)
         try:
             for maker in makers:
                 prepared, template = self._prepare(maker, template)
@@ -146,12 +136,13 @@ class ObservationSlices:
         if isinstance(maker, MapDatasetMaker):
             geom = template.counts.geom
             index = None if is_point_like(geom) else EventIndex(geom, obs)
-            first = copy.copy(maker)
-            for name in IRF_MAKE_METHODS:
-                setattr(first, name, functools.partial(_on_shared_geom, getattr(maker, name), self.cache))
+            methods = {
+                name: functools.partial(_on_shared_geom, getattr(maker, name), self.cache)
+                for name in IRF_MAKE_METHODS
+            }
             if index is not None:
-                first.make_counts = lambda geom, observation: index.counts()
-            full = first.run(template, obs)
+                methods["make_counts"] = lambda geom, observation: index.counts()
+            full = with_methods(maker, **methods).run(template, obs)
             return _MakerSlices(self._scaling_maker(maker, full, index)), full
         if isinstance(maker, SafeMaskMaker):
             prepared = _SafeMaskSlices(maker, irf_safe_mask(maker, template, obs))
@@ -170,10 +161,6 @@ class ObservationSlices:
         obs = self.observation
         livetime = obs.observation_live_time_duration
         ontime = obs.observation_time_duration
-        scaled = copy.copy(maker)
-        # the same for every slice (telescope, obs id, pointing): the full observation's
-        scaled.make_meta_table = lambda observation: full.meta_table.copy()
-
         last = {}
 
         def slice_livetime(observation):
@@ -202,16 +189,20 @@ class ObservationSlices:
         def make_irf(geom, observation):
             return _scaled(full.edisp, live_ratio(observation))
 
+        methods = dict(
+            # the same for every slice (telescope, obs id, pointing): the full observation's
+            make_meta_table=lambda observation: full.meta_table.copy(),
+            make_exposure=make_exposure,
+            make_background=make_background,
+            make_psf=lambda geom, observation: _scaled(full.psf, live_ratio(observation)),
+            make_edisp=make_irf,
+            make_edisp_kernel=make_irf,
+        )
         if index is not None:
-            scaled.make_counts = lambda geom, observation: index.counts(
+            methods["make_counts"] = lambda geom, observation: index.counts(
                 observation.obs_filter.time_filter
             )
-        scaled.make_exposure = make_exposure
-        scaled.make_background = make_background
-        scaled.make_psf = lambda geom, observation: _scaled(full.psf, live_ratio(observation))
-        scaled.make_edisp = make_irf
-        scaled.make_edisp_kernel = make_irf
-        return scaled
+        return with_methods(maker, **methods)
 
     def run(self, interval, name):
         """The dataset of one time slice.
@@ -229,7 +220,7 @@ class ObservationSlices:
             The dataset the makers give for ``observation.select_time(interval)``.
         """
         observation = self.light.select_time(interval)
-        dataset = renamed(self.dataset, name)
+        dataset = renamed_dataset(self.dataset, name)
         for maker in self.makers:
             dataset = maker.run(dataset, observation, interval)
         return dataset

@@ -16,6 +16,7 @@ from scipy.optimize import root_scalar
 from gammapy.makers import SafeMaskMaker
 from gammapy.maps import Map
 from gammapy.modeling.models import TemplateSpectralModel
+from ..utils.gammapy_internals import dataset_geom, safe_mask_position
 
 __all__ = ["IRF_SAFE_METHODS", "apply_safe_mask", "first_inverse", "irf_safe_mask", "make_mask_energy_aeff_max"]
 
@@ -88,12 +89,12 @@ def make_mask_energy_aeff_max(maker, dataset, observation=None):
     mask : `~gammapy.maps.Map`
         Safe energy mask, equal to ``maker.make_mask_energy_aeff_max(dataset, observation)``.
     """
-    geom, exposure = dataset._geom, dataset.exposure
+    geom, exposure = dataset_geom(dataset), dataset.exposure
     if maker.irfs == "DL3" or maker.fixed_offset is not None and observation is None:
         # no inversion (or Gammapy's error)
         return maker.make_mask_energy_aeff_max(dataset, observation)
 
-    position = maker._get_position(observation, geom)
+    position = safe_mask_position(maker, observation, geom)
     aeff = exposure.get_spectrum(position) / exposure.meta["livetime"]
     if not np.any(aeff.data > 0.0):
         return maker.make_mask_energy_aeff_max(dataset, observation)  # Gammapy's warning
@@ -130,11 +131,11 @@ def apply_safe_mask(maker, irf_mask, dataset, observation):
 
     The same masks in the same order as `~gammapy.makers.SafeMaskMaker.run`.
     """
-    mask = dataset.mask_safe.data if dataset.mask_safe else np.ones(dataset._geom.data_shape, bool)
+    mask = dataset.mask_safe.data if dataset.mask_safe else np.ones(dataset_geom(dataset).data_shape, bool)
     if dataset.background is not None:
         mask &= maker.make_mask_bkg_invalid(dataset)
     mask &= irf_mask
     if "bkg-peak" in maker.methods:
         mask &= maker.make_mask_energy_bkg_peak(dataset, observation)
-    dataset.mask_safe = Map.from_geom(dataset._geom, data=mask, dtype=bool)
+    dataset.mask_safe = Map.from_geom(dataset_geom(dataset), data=mask, dtype=bool)
     return dataset

@@ -1,0 +1,1 @@
+"""The application: configuration, analysis, demo, figures and the command line."""

@@ -1,0 +1,160 @@
+"""Run a time-resolved analysis described by a `~gammapy_trs.config.TRSConfig`."""
+
+import logging
+from pathlib import Path
+import astropy.units as u
+from astropy.coordinates import SkyCoord
+from gammapy.data import DataStore
+from gammapy.maps import MapAxis
+from gammapy.modeling.models import (
+    ExpCutoffPowerLawSpectralModel,
+    LogParabolaSpectralModel,
+    PowerLawSpectralModel,
+    SkyModel,
+)
+from gammapy.utils.scripts import make_path
+from ..binning import BinningOptions, make_intervals
+from ..estimation import TimeResolvedSpectrumEstimator
+from ..reduction import TimeResolvedDatasetsMaker
+from ..samples.spectrum_setup import empty_spectrum_dataset, on_region, reflected_region_makers
+from ..utils.parameters import NORM_NAMES
+from .config import ConfigError
+from .figures import save_hysteresis_figure, save_parameters_figure
+
+__all__ = ["run_analysis"]
+
+log = logging.getLogger(__name__)
+
+SPECTRAL_MODELS = {
+    "PowerLaw": PowerLawSpectralModel,
+    "LogParabola": LogParabolaSpectralModel,
+    "ExpCutoffPowerLaw": ExpCutoffPowerLawSpectralModel,
+}
+
+
+def _observations(config):
+    path = make_path(config.data.datastore)
+    if not (path / "hdu-index.fits.gz").exists() and not (path / "hdu-index.fits").exists():
+        raise ConfigError(f"data.datastore: no data store (hdu-index table) in {path}")
+    data_store = DataStore.from_dir(path)
+    obs_ids = config.data.obs_ids
+    if not obs_ids:
+        center = SkyCoord(config.on_region.ra, config.on_region.dec, unit="deg")
+        selection = dict(
+            type="sky_circle", frame="icrs", lon=center.ra, lat=center.dec,
+            radius=u.Quantity(config.data.cone_radius),
+        )
+        obs_ids = list(data_store.obs_table.select_observations(selection)["OBS_ID"])
+    observations = data_store.get_observations(obs_ids, required_irf=config.data.required_irf)
+    if len(observations) == 0:
+        raise ConfigError("data: no observation selected (check obs_ids, cone_radius, required_irf)")
+    return observations
+
+
+def _intervals(config, observations, region):
+    cfg = config.binning
+    options = BinningOptions(
+        start=cfg.start,
+        stop=cfg.stop,
+        width=cfg.width,
+        p0=cfg.p0,
+        criterion=cfg.criterion,
+        threshold=cfg.threshold,
+        max_gap=cfg.max_gap,
+        energy_min=u.Quantity(config.energy_axis.min),
+        energy_max=u.Quantity(config.energy_axis.max),
+    )
+    return make_intervals(cfg.method, observations, region, options)
+
+
+def _model(config):
+    cfg = config.model
+    spectral = SPECTRAL_MODELS[cfg.type]()
+    for name, value in cfg.parameters.items():
+        if name not in spectral.parameters.names:
+            raise ConfigError(
+                f"model.parameters: {cfg.type} has no parameter {name!r}; "
+                f"it has {spectral.parameters.names}"
+            )
+        spectral.parameters[name].quantity = u.Quantity(value)
+    for name in cfg.frozen:
+        if name not in spectral.parameters.names:
+            raise ConfigError(f"model.frozen: {cfg.type} has no parameter {name!r}")
+        spectral.parameters[name].frozen = True
+    return SkyModel(spectral_model=spectral, name=cfg.name)
+
+
+def run_analysis(config):
+    """Data store to result: select, bin, reduce in time slices, fit each bin, write.
+
+    Parameters
+    ----------
+    config : `~gammapy_trs.config.TRSConfig`
+        Configuration.
+
+    Returns
+    -------
+    result : `~gammapy_trs.TimeResolvedSpectrum`
+        The result, also written to ``config.output.path``.
+    """
+    if config.on_region.containment_correction and "psf" not in config.data.required_irf:
+        raise ConfigError(
+            "on_region.containment_correction needs a PSF: add psf to data.required_irf "
+            "or set containment_correction: false"
+        )
+    observations = _observations(config)
+    center = SkyCoord(config.on_region.ra, config.on_region.dec, unit="deg")
+    region = on_region(center, config.on_region.radius)
+    intervals = _intervals(config, observations, region)
+    log.info(f"{len(observations)} observations, {len(intervals)} time bins ({config.binning.method}).")
+
+    axes = {}
+    for name in ("energy_axis", "energy_axis_true"):
+        cfg = getattr(config, name)
+        axes[name] = MapAxis.from_energy_bounds(
+            cfg.min, cfg.max, nbin=cfg.nbins, name="energy" if name == "energy_axis" else "energy_true"
+        )
+    empty = empty_spectrum_dataset(region, axes["energy_axis"], axes["energy_axis_true"])
+    makers = reflected_region_makers(
+        containment_correction=config.on_region.containment_correction, aeff_percent=10
+    )
+    datasets = TimeResolvedDatasetsMaker(makers, intervals, n_jobs=config.estimator.n_jobs).run(
+        empty, observations
+    )
+    model = _model(config)
+    datasets.models = model
+    est = config.estimator
+    compare = SPECTRAL_MODELS[est.compare_to]() if est.compare_to else None
+    if compare is not None:
+        for par in compare.parameters:
+            if par.name in ("beta", "lambda_"):
+                par.value = 0
+    estimator = TimeResolvedSpectrumEstimator(
+        time_intervals=intervals,
+        source=model.name,
+        selection_optional=est.selection_optional,
+        energy_min=est.energy_min,
+        energy_max=est.energy_max,
+        compare_to=compare,
+        n_jobs=est.n_jobs,
+        parallel_backend=est.parallel_backend,
+    )
+    result = estimator.run(datasets)
+
+    output = Path(config.output.path)
+    output.mkdir(parents=True, exist_ok=True)
+    result.write(output / f"time_resolved_spectrum.{config.output.format}", overwrite=True)
+    if config.output.plots:
+        _plots(result, output)
+    return result
+
+
+def _plots(result, output):
+    """The parameters against time, and the shape parameter against the flux (or the norm)."""
+    save_parameters_figure(result, output / "parameters.png")
+    names = result.parameter_names
+    shapes = [name for name in names if name not in NORM_NAMES]
+    if shapes and len(names) >= 2:
+        norms = [name for name in names if name in NORM_NAMES]
+        x = "flux" if "flux" in result.available_quantities else (norms or names)[0]
+        save_hysteresis_figure(result, output / "hysteresis.png", x, shapes[0])

@@ -1,0 +1,319 @@
+"""`TimeResolvedSpectrumEstimator`: the full spectral shape fitted per time bin."""
+
+import logging
+import numpy as np
+import astropy.units as u
+import gammapy.utils.parallel as parallel
+from gammapy.data import GTI
+from gammapy.datasets import Dataset, Datasets
+from gammapy.estimators import Estimator
+from gammapy.maps import TimeMapAxis
+from gammapy.modeling import Fit
+from gammapy.modeling.models import SkyModel, SpectralModel
+from ..binning.intervals import as_gti
+from ..result import TimeResolvedSpectrum
+from ..result.quantities import CORE_QUANTITIES, parameter_quantities
+from ..utils.parameters import SourceParameters
+from .fit_bin import fit_time_bin
+from .grouping import datasets_gti, group_datasets
+from .steps import STEPS, RunSetup, selectable_steps
+
+__all__ = ["TimeResolvedSpectrumEstimator"]
+
+log = logging.getLogger(__name__)
+
+
+class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
+    """Fit the spectral model of a source in each of a set of time bins.
+
+    Unlike `~gammapy.estimators.LightCurveEstimator`, which fits only a flux
+    normalisation with the spectral shape frozen, this estimator fits every
+    parameter of the source model that is free (e.g. index and amplitude of a
+    power law, alpha and beta of a log-parabola, a cut-off energy) in each bin.
+    Free parameters of other models (e.g. the norm of a
+    `~gammapy.modeling.models.FoVBackgroundModel`) are refitted per bin too.
+
+    A dataset belongs to a bin if its GTI lies within the bin (within
+    ``atol``), as in `~gammapy.estimators.LightCurveEstimator`: cut the
+    observations at the bin edges before the data reduction. Bins with no
+    dataset are dropped (and counted in ``result.meta["n_dropped"]``). A bin
+    whose fit fails is kept with ``success=False``. Each bin fits copies:
+    the input datasets and models are never changed.
+
+    Parameters
+    ----------
+    time_intervals : list of `~astropy.time.Time`, `~gammapy.data.GTI` or `~gammapy.maps.TimeMapAxis`, optional
+        The bins: a list of ``Time([start, stop])``, a GTI or a time axis.
+        Default is None, one bin per dataset (its GTI).
+    source : str or int, optional
+        Name or index in ``datasets.models`` of the source to fit. Default is 0.
+    fit : `~gammapy.modeling.Fit`, optional
+        Fit instance with the backend and its options. Default is None, ``Fit()``.
+    selection_optional : list of str, optional
+        Optional steps, run in each bin whose fit succeeded:
+
+            * "all": all the steps below.
+            * "ts": TS of the source against a zero norm, ``ts`` and ``sqrt_ts``.
+            * "errn-errp": asymmetric profile-likelihood errors of every fitted
+              parameter, ``<par>_errn`` and ``<par>_errp``, at ``n_sigma``.
+            * "ul": where ``sqrt_ts < sqrt_ts_threshold_ul``, an upper limit on
+              the norm (e.g. ``amplitude_ul``) at ``n_sigma_ul`` with the shape
+              parameters fixed to their fit over all bins; ``is_ul`` flags it.
+            * "flux": integral flux ``flux`` and energy flux ``eflux`` between
+              ``energy_min`` and ``energy_max``, with errors propagated (to first
+              order) from the bin's covariance; ``flux_ul`` where ``is_ul``.
+
+        Default is None, no optional step.
+    n_sigma : float, optional
+        Number of sigma of the asymmetric errors. Default is 1.
+    n_sigma_ul : float, optional
+        Number of sigma of the upper limits. Default is 2.
+    sqrt_ts_threshold_ul : float, optional
+        Upper limits are computed in bins with ``sqrt_ts`` below this. Default is 2.
+    energy_min, energy_max : `~astropy.units.Quantity` or str, optional
+        Energy range of the fluxes. Default is 1 TeV and 10 TeV.
+    compare_to : `~gammapy.modeling.models.SpectralModel` or `~gammapy.modeling.models.SkyModel`, optional
+        An alternative model, in which the source model is nested (e.g. a
+        log-parabola for a power law), fitted in every bin: gives the
+        likelihood-ratio ``compare_ts``, its Wilks ``compare_p_value`` and
+        ``compare_sigma``. A spectral model replaces the source's spectral
+        model; its free parameters are fitted. Default is None.
+    n_jobs : int, optional
+        Number of processes for the per-bin fits. Default is None, which is
+        `~gammapy.utils.parallel.N_JOBS_DEFAULT`.
+    parallel_backend : {"multiprocessing", "ray"}, optional
+        Parallel backend. Default is None, which is
+        `~gammapy.utils.parallel.BACKEND_DEFAULT`.
+    atol : `~astropy.units.Quantity` or str, optional
+        Tolerance on time comparisons. Default is "1e-6 s".
+
+    Examples
+    --------
+    >>> from astropy.time import Time
+    >>> from gammapy_trs import TimeResolvedSpectrumEstimator
+    >>> intervals = [Time(["2006-07-29T20:30", "2006-07-29T20:45"])]
+    >>> estimator = TimeResolvedSpectrumEstimator(time_intervals=intervals, source="pks2155")
+    >>> result = estimator.run(datasets)  # doctest: +SKIP
+    >>> result.to_table()  # doctest: +SKIP
+    """
+
+    tag = "TimeResolvedSpectrumEstimator"
+    _available_selection_optional = selectable_steps()
+
+    def __init__(
+        self,
+        time_intervals=None,
+        source=0,
+        fit=None,
+        selection_optional=None,
+        n_sigma=1,
+        n_sigma_ul=2,
+        sqrt_ts_threshold_ul=2,
+        energy_min="1 TeV",
+        energy_max="10 TeV",
+        compare_to=None,
+        n_jobs=None,
+        parallel_backend=None,
+        atol="1e-6 s",
+    ):
+        self.atol = u.Quantity(atol)
+        self.time_intervals = time_intervals
+        self.source = source
+        self.fit = Fit() if fit is None else fit
+        self.selection_optional = selection_optional
+        self.n_sigma = float(n_sigma)
+        self.n_sigma_ul = float(n_sigma_ul)
+        self.sqrt_ts_threshold_ul = float(sqrt_ts_threshold_ul)
+        self.energy_min = u.Quantity(energy_min)
+        self.energy_max = u.Quantity(energy_max)
+        if not self.energy_min < self.energy_max:
+            raise ValueError(
+                f"energy_min ({self.energy_min}) must be below energy_max ({self.energy_max})."
+            )
+        if compare_to is not None and not isinstance(compare_to, (SpectralModel, SkyModel)):
+            raise TypeError(
+                "compare_to must be a SpectralModel or a SkyModel, "
+                f"got {type(compare_to).__name__}."
+            )
+        self.compare_to = compare_to
+        self.n_jobs = n_jobs
+        self.parallel_backend = parallel_backend
+
+    @property
+    def time_intervals(self):
+        """Time bins, a sorted `~gammapy.data.GTI`, or None (one bin per dataset)."""
+        return self._time_intervals
+
+    @time_intervals.setter
+    def time_intervals(self, value):
+        self._time_intervals = None if value is None else as_gti(value, atol=self.atol)
+
+    @property
+    def _step_options(self):
+        return dict(
+            n_sigma=self.n_sigma,
+            n_sigma_ul=self.n_sigma_ul,
+            sqrt_ts_threshold_ul=self.sqrt_ts_threshold_ul,
+            energy_min=self.energy_min,
+            energy_max=self.energy_max,
+            compare_to=self.compare_to,
+        )
+
+    def run(self, datasets):
+        """Fit the source model in each time bin.
+
+        Parameters
+        ----------
+        datasets : `~gammapy.datasets.Datasets` or list of `~gammapy.datasets.Dataset`
+            Datasets with their models, e.g. `~gammapy.datasets.SpectrumDatasetOnOff`
+            or `~gammapy.datasets.MapDataset`.
+
+        Returns
+        -------
+        result : `~gammapy_trs.TimeResolvedSpectrum`
+            Fitted parameters per time bin.
+        """
+        datasets = self._validate_datasets(datasets)
+        source_model = self._source_model(datasets)
+        parameters = SourceParameters.from_model(source_model)
+        if not len(parameters):
+            raise ValueError(
+                f"Source model {source_model.name!r} has no free parameter: "
+                "unfreeze the parameters to fit in each bin."
+            )
+        self._check_norm(source_model, parameters)
+
+        gti = self.time_intervals if self.time_intervals is not None else datasets_gti(
+            datasets, self.atol
+        )
+        intervals, groups = group_datasets(datasets, gti, self.atol)
+        steps = self._make_steps(source_model, parameters, groups)
+        quantities = [info for step in steps for info in step.quantities()]
+        meta = dict(source=source_model.name, n_dropped=len(gti.table) - len(intervals), estimator=self.tag)
+        for step in steps:
+            meta.update(step.meta())
+
+        n_groups = len(groups)
+        results = parallel.run_multiprocessing(
+            self.estimate_time_bin,
+            zip(
+                groups,
+                [source_model.name] * n_groups,
+                [parameters] * n_groups,
+                [steps] * n_groups,
+                [quantities] * n_groups,
+            ),
+            backend=self.parallel_backend,
+            pool_kwargs=dict(processes=self.n_jobs),
+            task_name="Time-resolved fits",
+        )
+
+        declared = [
+            info
+            for name, idx in parameters
+            for info in parameter_quantities(name, source_model.parameters[idx].unit)
+        ]
+        axis = TimeMapAxis.from_gti(GTI.from_time_intervals(intervals))
+        return TimeResolvedSpectrum.from_bin_results(
+            results,
+            time_axis=axis,
+            parameter_names=list(parameters.names),
+            meta=meta,
+            quantities=declared + CORE_QUANTITIES + quantities,
+        )
+
+    def estimate_time_bin(self, datasets, source, parameters, steps=(), quantities=()):
+        """Fit the source model in one time bin, on copies of the datasets.
+
+        Parameters
+        ----------
+        datasets : `~gammapy.datasets.Datasets`
+            Datasets of the bin, with their models.
+        source : str
+            Name of the source model.
+        parameters : `~gammapy_trs.utils.parameters.SourceParameters`
+            Free source parameters.
+        steps : list of `~gammapy_trs.estimation.steps.BinStep`, optional
+            Optional steps. Default is none.
+        quantities : list of `~gammapy_trs.result.quantities.QuantityInfo`, optional
+            The steps' quantities. Default is none.
+
+        Returns
+        -------
+        result : dict
+            See `~gammapy_trs.estimation.fit_bin.fit_time_bin`.
+        """
+        estimator = self.copy()
+        return fit_time_bin(
+            datasets, source, parameters, fit=estimator.fit, steps=steps, quantities=quantities
+        )
+
+    def _selection(self):
+        """The selected steps with the steps they require."""
+        selection = set(self.selection_optional)
+        required = {name for step in STEPS if step.name in selection for name in step.requires}
+        return selection | required
+
+    def _check_norm(self, source_model, parameters):
+        needs_norm = [
+            step.name for step in STEPS if step.needs_norm and step.name in self.selection_optional
+        ]
+        if needs_norm and parameters.norm_index is None:
+            raise ValueError(
+                f"selection_optional {sorted(needs_norm)} needs a free norm parameter "
+                f"(a spectral parameter named 'amplitude' or 'norm') in source model "
+                f"{source_model.name!r}."
+            )
+
+    def _make_steps(self, source_model, parameters, groups):
+        """The optional steps of this run, each complete, in their order."""
+        setup = RunSetup(
+            source_model=source_model,
+            parameters=parameters,
+            groups=groups,
+            fit=self.fit,
+            selection=self._selection(),
+            options=self._step_options,
+        )
+        return [step.create(setup) for step in STEPS if step.is_active(setup)]
+
+    @staticmethod
+    def _validate_datasets(datasets):
+        if isinstance(datasets, Dataset):
+            datasets = [datasets]
+        if not isinstance(datasets, (Datasets, list, tuple)):
+            raise TypeError(
+                f"datasets must be a Datasets or a list of Dataset, got {type(datasets).__name__}."
+            )
+        datasets = Datasets(datasets)
+        if len(datasets) == 0:
+            raise ValueError("No dataset given.")
+        missing = [d.name for d in datasets if d.gti is None or len(d.gti.table) == 0]
+        if missing:
+            raise ValueError(f"Datasets without a GTI cannot be placed in time: {missing}")
+        if len(datasets.models) == 0:
+            raise ValueError(
+                "The datasets have no models: set datasets.models to the source model "
+                "(and background models for 3D datasets) before running."
+            )
+        return datasets
+
+    def _source_model(self, datasets):
+        models = datasets.models
+        source = self.source
+        if isinstance(source, (int, np.integer)):
+            if not -len(models) <= source < len(models):
+                raise ValueError(
+                    f"source index {source} is out of range for {len(models)} models: "
+                    f"{models.names}"
+                )
+        elif source not in models.names:
+            raise ValueError(f"source {source!r} is not in the models: {models.names}")
+
+        model = models[source]
+        if not isinstance(model, SkyModel):
+            raise TypeError(
+                f"source {source!r} is a {type(model).__name__}, not a SkyModel; "
+                f"pick the source among {models.names}"
+            )
+        return model

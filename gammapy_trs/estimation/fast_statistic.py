@@ -1,0 +1,159 @@
+"""A fast joint statistic: Gammapy `Datasets` whose fit statistic is cheap to evaluate."""
+
+import numpy as np
+from gammapy.datasets import Datasets, SpectrumDatasetOnOff
+from gammapy.irf import EDispKernelMap
+from gammapy.modeling.models import SkyModel
+from gammapy.stats import wstat
+from ..utils.gammapy_internals import evaluator_norm_index, model_penalties, update_evaluator
+
+__all__ = ["FitDatasets", "copy_for_fit"]
+
+
+def _onoff_fast_path(dataset):
+    """Whether the WStat of an on-off spectrum can be computed without Map objects.
+
+    True for a `~gammapy.datasets.SpectrumDatasetOnOff` with OFF counts, a
+    kernel energy dispersion, no PSF, and only spectral `SkyModel` components
+    (no spatial or temporal model, all IRFs applied).
+    """
+    if type(dataset) is not SpectrumDatasetOnOff or dataset.counts_off is None:
+        return False
+    if dataset.psf is not None or not isinstance(dataset.edisp, EDispKernelMap):
+        return False
+    for evaluator in dataset.evaluators.values():
+        model = evaluator.model
+        if not isinstance(model, SkyModel) or model.spatial_model or model.temporal_model:
+            return False
+        if not all(model.apply_irf.values()):
+            return False
+    return True
+
+
+def _full_npred(evaluator):
+    """Predicted counts of one spectral model: integral, exposure, energy dispersion."""
+    edges = evaluator.geom.axes["energy_true"].edges
+    flux = evaluator.model.spectral_model.integral(edges[:-1], edges[1:])
+    npred = (flux.reshape((-1, 1, 1)) * evaluator.exposure.quantity).to_value("")
+    npred = np.matmul(np.moveaxis(npred, 0, -1), evaluator.edisp.pdf_matrix)
+    return np.moveaxis(npred, -1, 0)
+
+
+def _npred(evaluator, state):
+    """Predicted counts with the caching of Gammapy's evaluator, step for step.
+
+    As `~gammapy.datasets.evaluator.MapEvaluator.compute_npred`: unchanged
+    parameters give the last result; a zero norm gives zero; a change of the
+    norm alone rescales the last full computation; anything else recomputes.
+    The numbers are those of Gammapy, so a fit takes the same path.
+    """
+    values = evaluator.model.parameters.value
+    last = state.get(("last", id(evaluator)))
+    if last is not None and np.all(last[0] == values):
+        return last[1]
+
+    idx = evaluator_norm_index(evaluator)
+    full = state.get(("full", id(evaluator)))
+    if idx is not None and values[idx] == 0:
+        npred = 0.0
+    elif full is not None and idx is not None and evaluator.use_cache and (
+        np.count_nonzero(full[0] != values) == 1 and full[0][idx] != values[idx]
+    ):
+        npred = full[1] * (values[idx] / full[0][idx])
+    else:
+        npred = _full_npred(evaluator)
+        state[("full", id(evaluator))] = (values, npred)
+    state[("last", id(evaluator))] = (values, npred)
+    return npred
+
+
+def _onoff_stat_sum(dataset, state):
+    """WStat of an on-off spectrum, the same number as ``dataset.stat_sum()``.
+
+    The steps of Gammapy's evaluator for a spectral model and of
+    `~gammapy.stats.WStatFitStatistic`, on arrays.
+    """
+    mu_sig = np.zeros(dataset.counts.data.shape)
+    for evaluator in dataset.evaluators.values():
+        update_evaluator(evaluator, dataset)
+        if evaluator.contributes:
+            npred = np.asarray(_npred(evaluator, state), dtype=float)
+            # Map.stack in Datasets.npred_signal: non-finite values count as zero
+            mu_sig += np.where(np.isfinite(npred), npred, 0.0)
+    stat = np.nan_to_num(
+        wstat(
+            n_on=dataset.counts.data,
+            n_off=dataset.counts_off.data,
+            alpha=dataset.alpha.data,
+            mu_sig=mu_sig,
+        )
+    )
+    mask = dataset.mask
+    return float(np.sum(stat[mask.data] if mask is not None else stat))
+
+
+class FitDatasets(Datasets):
+    """Datasets whose joint fit statistic is cheap to evaluate.
+
+    Gammapy's `~gammapy.datasets.Datasets.stat_sum` adds the priors and
+    penalties of ``self.models``, a property that rebuilds the unique models
+    and their covariance on every access (up to three times per evaluation).
+    In a fit that is most of the time of each evaluation. Here the models
+    object is kept as long as the datasets hold the same model objects; the
+    parameters are shared, so priors and penalties see the current values and
+    the statistic is the same number. On-off spectra with spectral models
+    (`_onoff_fast_path`) compute their WStat on arrays; other datasets use
+    their own ``stat_sum``.
+    """
+
+    def _models_key(self):
+        return tuple(id(m) for d in self for m in (d.models or []))
+
+    def _cached_models(self):
+        key = self._models_key()
+        if getattr(self, "_fit_models_key", None) != key:
+            self._fit_models = self.models
+            self._fit_models_key = key
+            self._fast = [_onoff_fast_path(dataset) for dataset in self]
+            self._npred_state = {}
+        return self._fit_models
+
+    def stat_sum(self):
+        """Compute the joint statistic (likelihood, priors and penalties)."""
+        models = self._cached_models()
+        prior_stat_sum = 0.0
+        if models is not None:
+            prior_stat_sum = models.parameters.prior_stat_sum()
+            for penalty in model_penalties(models):
+                prior_stat_sum += penalty.stat_sum()
+
+        stat_sum = 0.0
+        for dataset, fast in zip(self, self._fast):
+            if fast:
+                stat_sum += _onoff_stat_sum(dataset, self._npred_state)
+            else:
+                stat_sum += dataset.stat_sum()
+        return stat_sum + prior_stat_sum
+
+
+def copy_for_fit(datasets, models=None):
+    """Copies of datasets and models to fit, keeping dataset names so models stay linked.
+
+    Parameters
+    ----------
+    datasets : `~gammapy.datasets.Datasets` or list of `~gammapy.datasets.Dataset`
+        Datasets to copy.
+    models : `~gammapy.modeling.models.Models` or list of models, optional
+        Models to set on the copies (they are copied). Default is None, a copy
+        of ``datasets.models``.
+
+    Returns
+    -------
+    copies : `FitDatasets`
+        Copied datasets with copied models.
+    """
+    datasets = Datasets(datasets)
+    copies = FitDatasets([dataset.copy(name=dataset.name) for dataset in datasets])
+    models = datasets.models if models is None else models
+    copies.models = [model.copy(name=model.name) for model in models]
+    return copies

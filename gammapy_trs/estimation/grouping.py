@@ -1,0 +1,105 @@
+"""The datasets of each time bin."""
+
+import logging
+import numpy as np
+import astropy.units as u
+from astropy.time import Time
+from gammapy.data import GTI
+from gammapy.datasets import Datasets
+from gammapy.utils.pbar import progress_bar
+from ..binning.intervals import as_gti
+
+__all__ = ["datasets_gti", "group_datasets"]
+
+log = logging.getLogger(__name__)
+
+
+def datasets_gti(datasets, atol):
+    """One bin per dataset: the distinct GTIs of the datasets, which must not overlap.
+
+    Parameters
+    ----------
+    datasets : `~gammapy.datasets.Datasets`
+        Datasets.
+    atol : `~astropy.units.Quantity`
+        Tolerance on time comparisons.
+
+    Returns
+    -------
+    gti : `~gammapy.data.GTI`
+        The bins.
+    """
+    gti = datasets.gti
+    spans = np.stack([gti.time_start.mjd, gti.time_stop.mjd], axis=1)
+    _, index = np.unique(spans, axis=0, return_index=True)
+    unique = GTI.create(gti.time_start[index], gti.time_stop[index], gti.time_ref)
+    try:
+        return as_gti(unique, atol=atol)
+    except ValueError as error:
+        raise ValueError(
+            f"{error} With time_intervals=None each dataset is a bin, so datasets "
+            "must not overlap in time: give time_intervals explicitly."
+        ) from None
+
+
+def group_datasets(datasets, gti, atol):
+    """Datasets of each time bin; empty bins are dropped with a log line.
+
+    A dataset belongs to a bin if its GTI lies within the bin, within
+    ``atol`` (the rule of `~gammapy.datasets.Datasets.select_time`),
+    evaluated on arrays so that it scales to thousands of bins. A dataset that
+    straddles a bin edge is left out with a warning.
+
+    Parameters
+    ----------
+    datasets : `~gammapy.datasets.Datasets`
+        Datasets.
+    gti : `~gammapy.data.GTI`
+        The bins.
+    atol : `~astropy.units.Quantity`
+        Tolerance on time comparisons.
+
+    Returns
+    -------
+    intervals : list of tuple of `~astropy.time.Time`
+        Start and stop of each bin with data.
+    groups : list of `~gammapy.datasets.Datasets`
+        The datasets of each of these bins.
+    """
+    ref = gti.time_ref
+    atol = atol.to_value(u.s)
+    starts = (Time([d.gti.time_start[0] for d in datasets]) - ref).to_value(u.s)
+    stops = (Time([d.gti.time_stop[-1] for d in datasets]) - ref).to_value(u.s)
+    bin_starts = (gti.time_start - ref).to_value(u.s)
+    bin_stops = (gti.time_stop - ref).to_value(u.s)
+
+    intervals, groups, used = [], [], np.zeros(len(datasets), dtype=bool)
+    for idx in progress_bar(range(len(bin_starts)), desc="Time bins selection"):
+        inside = (starts >= bin_starts[idx] - atol) & (stops <= bin_stops[idx] + atol)
+        t_min, t_max = gti.time_start[idx], gti.time_stop[idx]
+        if not inside.any():
+            log.info(f"No dataset in time bin {t_min.isot} - {t_max.isot}; bin dropped.")
+            continue
+        used |= inside
+        intervals.append((t_min, t_max))
+        groups.append(Datasets([datasets[int(i)] for i in np.flatnonzero(inside)]))
+
+    if not groups:
+        raise ValueError(
+            f"No dataset lies within any of the {len(gti.table)} time intervals "
+            f"({gti.time_start[0].isot} - {gti.time_stop[-1].isot}); the datasets span "
+            f"{(ref + starts.min() * u.s).isot} - {(ref + stops.max() * u.s).isot}."
+        )
+
+    overlapping = (starts[:, None] < bin_stops) & (stops[:, None] > bin_starts)
+    for i in map(int, np.flatnonzero(~used & overlapping.any(axis=1))):
+        log.warning(
+            f"Dataset {datasets[i].name!r} ({(ref + starts[i] * u.s).isot} - "
+            f"{(ref + stops[i] * u.s).isot}) straddles a time bin edge and is not used: "
+            "cut the observations at the bin edges (observations.select_time) before "
+            "the data reduction."
+        )
+    n_dropped = len(gti.table) - len(groups)
+    if n_dropped:
+        log.info(f"{n_dropped} of {len(gti.table)} time bins have no dataset.")
+    return intervals, groups

@@ -1,0 +1,126 @@
+"""Likelihood-ratio test of the source model against a nested alternative (``compare_to``)."""
+
+from scipy.stats import chi2
+from gammapy.modeling.models import SkyModel
+from ...result.quantities import QuantityInfo
+from ...utils.significance import chi2_significance
+from ..fast_statistic import copy_for_fit
+from .base import BinStep
+
+__all__ = ["CompareStep", "alternative_model", "start_from_nested"]
+
+SHAPE_ALIASES = {"alpha": "index"}
+"""Parameters of an alternative model started from a differently named parameter."""
+
+
+def alternative_model(compare_to, source_model):
+    """The ``compare_to`` model as a SkyModel named like the source, checked for nesting.
+
+    Parameters
+    ----------
+    compare_to : `~gammapy.modeling.models.SpectralModel` or `~gammapy.modeling.models.SkyModel`
+        Alternative model; a spectral model replaces the source's spectral model.
+    source_model : `~gammapy.modeling.models.SkyModel`
+        Source model.
+
+    Returns
+    -------
+    alternative : `~gammapy.modeling.models.SkyModel`
+        Alternative model.
+    """
+    if isinstance(compare_to, SkyModel):
+        alternative = compare_to.copy(name=source_model.name)
+    else:
+        alternative = source_model.copy(name=source_model.name)
+        alternative.spectral_model = compare_to.copy()
+    n_extra = len(alternative.parameters.free_parameters) - len(
+        source_model.parameters.free_parameters
+    )
+    if n_extra <= 0:
+        raise ValueError(
+            f"compare_to ({type(alternative.spectral_model).__name__}) must have more free "
+            f"parameters than the source model, in which the source model is nested; "
+            f"it has {n_extra} more."
+        )
+    return alternative
+
+
+def start_from_nested(alternative, fitted):
+    """Start the alternative model's parameters from the nested model's best fit.
+
+    Parameters of the same name (and ``alpha`` from ``index``) take the best-fit
+    values; the others (e.g. ``beta`` or ``lambda_``) keep the values given,
+    which should be those at which the alternative reduces to the nested model.
+
+    Parameters
+    ----------
+    alternative : `~gammapy.modeling.models.SkyModel`
+        Alternative model; changed in place.
+    fitted : `~gammapy.modeling.models.SkyModel`
+        Nested model at its best fit.
+
+    Returns
+    -------
+    alternative : `~gammapy.modeling.models.SkyModel`
+        The alternative model.
+    """
+    values = {par.name: par for par in fitted.parameters}
+    for par in alternative.parameters:
+        origin = values.get(par.name) or values.get(SHAPE_ALIASES.get(par.name))
+        if origin is not None and par.unit.is_equivalent(origin.unit):
+            par.quantity = origin.quantity
+    return alternative
+
+
+class CompareStep(BinStep):
+    """Likelihood-ratio test against ``compare_to``, fitted in every bin.
+
+    The alternative starts from the bin's best fit (`start_from_nested`), so
+    that it begins at the null's likelihood. Gives ``compare_stat``,
+    ``compare_ts`` (stat - compare_stat), its Wilks ``compare_p_value`` (chi2
+    with the difference of free parameters as degrees of freedom),
+    ``compare_sigma`` and ``compare_success``.
+    """
+
+    name = None
+
+    def __init__(self, setup):
+        super().__init__(setup)
+        self.alternative = alternative_model(setup.options["compare_to"], setup.source_model)
+        self.dof = len(self.alternative.parameters.free_parameters) - len(
+            setup.source_model.parameters.free_parameters
+        )
+
+    @classmethod
+    def is_active(cls, setup):
+        return setup.options.get("compare_to") is not None
+
+    def quantities(self):
+        return [
+            QuantityInfo("compare_stat", description="Total fit statistic of compare_to"),
+            QuantityInfo("compare_ts", description="Likelihood-ratio TS of compare_to"),
+            QuantityInfo("compare_p_value", description="Wilks p-value of compare_ts"),
+            QuantityInfo("compare_sigma", description="Significance of compare_ts"),
+            QuantityInfo(
+                "compare_success", description="Fit of compare_to succeeded", default=False
+            ),
+        ]
+
+    def meta(self):
+        return {"compare_to": self.alternative.spectral_model.tag[0]}
+
+    def run(self, context):
+        datasets, source = context.datasets, context.source
+        start = start_from_nested(self.alternative.copy(name=source), context.model)
+        models = [start if model.name == source else model for model in datasets.models]
+        copies = copy_for_fit(datasets, models=models)
+        result = context.fit.optimize(copies)
+        stat_alt = float(result.total_stat)
+        ts = context.stat - stat_alt
+        return dict(
+            compare_stat=stat_alt,
+            compare_ts=ts,
+            compare_p_value=float(chi2.sf(max(ts, 0.0), self.dof)),
+            compare_sigma=chi2_significance(ts, self.dof),
+            compare_success=bool(result.success),
+        )

@@ -1,0 +1,80 @@
+"""FITS files: the table in HDU ``TIME_RESOLVED_SPECTRUM``, the models in HDU ``MODELS``."""
+
+import warnings
+import numpy as np
+import yaml
+from astropy.io import fits
+from astropy.io.fits.verify import VerifyWarning
+from astropy.table import Table
+from .models import model_from_dict, model_to_dict
+
+__all__ = ["write_fits", "read_fits"]
+
+TABLE_HDU = "TIME_RESOLVED_SPECTRUM"
+MODELS_HDU = "MODELS"
+
+
+def write_fits(table, models, filename, overwrite=False):
+    """Write the table and the per-bin models (YAML) with their covariance matrices.
+
+    Column descriptions are written as ``TCOMMn`` cards.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        Table of `~gammapy_trs.TimeResolvedSpectrum.to_table`.
+    models : list of `~gammapy.modeling.models.SkyModel`
+        Per-bin models.
+    filename : str or `~pathlib.Path`
+        File name.
+    overwrite : bool, optional
+        Overwrite an existing file. Default is False.
+    """
+    models = [model_to_dict(model) for model in models]
+    models_table = Table()
+    models_table["model"] = [yaml.safe_dump(m["model"], sort_keys=False) for m in models]
+    models_table["covariance"] = np.array([m["covariance"] for m in models], dtype=float)
+    with warnings.catch_warnings():
+        # meta keys longer than 8 characters become HIERARCH cards, as intended
+        warnings.filterwarnings("ignore", message="Keyword name", category=VerifyWarning)
+        hdulist = fits.HDUList(
+            [fits.PrimaryHDU(), fits.table_to_hdu(table), fits.table_to_hdu(models_table)]
+        )
+    for idx, column in enumerate(table.itercols(), start=1):
+        if column.info.description:
+            hdulist[1].header[f"TCOMM{idx}"] = column.info.description
+    hdulist[1].name = TABLE_HDU
+    hdulist[2].name = MODELS_HDU
+    hdulist.writeto(filename, overwrite=overwrite)
+
+
+def read_fits(filename):
+    """Read the table and the per-bin models written by `write_fits`.
+
+    Parameters
+    ----------
+    filename : str or `~pathlib.Path`
+        File name.
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        Table, with its column descriptions.
+    models : list of `~gammapy.modeling.models.SkyModel`
+        Per-bin models.
+    """
+    table = Table.read(filename, hdu=TABLE_HDU, astropy_native=True)
+    header = fits.getheader(filename, extname=TABLE_HDU)
+    for idx, name in enumerate(table.colnames, start=1):
+        table[name].info.description = header.get(f"TCOMM{idx}")
+        table.meta.pop(f"TCOMM{idx}", None)
+    models_table = Table.read(filename, hdu=MODELS_HDU)
+    models = [
+        model_from_dict(
+            {"model": yaml.safe_load(str(row["model"])), "covariance": row["covariance"]}
+        )
+        for row in models_table
+    ]
+    for key in ("EXTNAME",):
+        table.meta.pop(key, None)
+    return table, models

@@ -1,0 +1,104 @@
+"""Conversion of a `~gammapy_trs.TimeResolvedSpectrum` to a Gammapy light curve."""
+
+import numpy as np
+import astropy.units as u
+from gammapy.estimators import FluxPoints
+from gammapy.maps import Map, MapAxis, Maps, RegionGeom
+from ..utils.fluxes import FLUX_UNIT, integral_fluxes
+from ..utils.parameters import free_parameter_names
+from .meta import ul_shape_key
+
+__all__ = ["to_lightcurve", "upper_limit_model"]
+
+
+def upper_limit_model(spectrum, idx):
+    """The model of bin ``idx`` at its upper limit: shape fixed, norm at the limit.
+
+    Parameters
+    ----------
+    spectrum : `~gammapy_trs.TimeResolvedSpectrum`
+        Result of a run with the "ul" step.
+    idx : int
+        Bin index.
+
+    Returns
+    -------
+    model : `~gammapy.modeling.models.SkyModel` or None
+        None if the bin has no upper limit.
+    """
+    if "is_ul" not in spectrum.available_quantities or not spectrum["is_ul"].data.ravel()[idx]:
+        return None
+    model = spectrum.models[idx].copy(name=spectrum.models[idx].name)
+    for name, par_idx in free_parameter_names(model).items():
+        par = model.parameters[par_idx]
+        if f"{name}_ul" in spectrum.available_quantities:
+            par.quantity = spectrum.quantity(f"{name}_ul")[idx]
+        elif ul_shape_key(name) in spectrum.meta:
+            par.value = spectrum.meta[ul_shape_key(name)]
+    return model
+
+
+def to_lightcurve(spectrum, energy_min=None, energy_max=None):
+    """Integral flux light curve of the per-bin models, as Gammapy flux points.
+
+    Parameters
+    ----------
+    spectrum : `~gammapy_trs.TimeResolvedSpectrum`
+        Result.
+    energy_min, energy_max : `~astropy.units.Quantity`, optional
+        Energy range. Default is None, the range of the "flux" step if it
+        ran, else 1 to 10 TeV.
+
+    Returns
+    -------
+    lightcurve : `~gammapy.estimators.FluxPoints`
+        Light curve with ``flux``, ``flux_err``, ``success`` and, where the
+        run gave them, ``ts``, ``sqrt_ts``, ``is_ul`` and ``flux_ul``. Failed
+        bins have NaN fluxes.
+    """
+    if energy_min is None:
+        energy_min = spectrum.meta.get("energy_min", "1 TeV")
+    if energy_max is None:
+        energy_max = spectrum.meta.get("energy_max", "10 TeV")
+    energy_min, energy_max = u.Quantity(energy_min), u.Quantity(energy_max)
+    energy_axis = MapAxis.from_energy_edges(u.Quantity([energy_min, energy_max]))
+    geom = RegionGeom.create(region=None, axes=[energy_axis, spectrum.time_axis])
+
+    n_bins = spectrum.n_bins
+    flux = np.full(n_bins, np.nan)
+    flux_err = np.full(n_bins, np.nan)
+    flux_ul = np.full(n_bins, np.nan)
+    for idx, (model, ok) in enumerate(zip(spectrum.models, spectrum.success)):
+        if ok:
+            fluxes = integral_fluxes(model.spectral_model, energy_min, energy_max)
+            flux[idx] = fluxes["flux"].to_value(FLUX_UNIT)
+            flux_err[idx] = fluxes["flux_err"].to_value(FLUX_UNIT)
+        ul_model = upper_limit_model(spectrum, idx)
+        if ul_model is not None:
+            integral = ul_model.spectral_model.integral(energy_min, energy_max)
+            flux_ul[idx] = integral.to_value(FLUX_UNIT)
+
+    def as_map(values, unit="", dtype=float):
+        return Map.from_geom(geom, data=np.asarray(values, dtype=dtype).reshape(geom.data_shape), unit=unit)
+
+    maps = Maps(
+        flux=as_map(flux, FLUX_UNIT),
+        flux_err=as_map(flux_err, FLUX_UNIT),
+        success=as_map(spectrum.success, dtype=bool),
+    )
+    for name in ("ts", "sqrt_ts"):
+        if name in spectrum.available_quantities:
+            maps[name] = as_map(spectrum[name].data.ravel())
+    if "is_ul" in spectrum.available_quantities:
+        maps["is_ul"] = as_map(spectrum["is_ul"].data.ravel(), dtype=bool)
+        maps["flux_ul"] = as_map(flux_ul, FLUX_UNIT)
+
+    reference = next(
+        (m for m, ok in zip(spectrum.models, spectrum.success) if ok), spectrum.models[0]
+    )
+    return FluxPoints.from_maps(
+        maps=maps,
+        sed_type="flux",
+        reference_model=reference.copy(name=reference.name),
+        meta=dict(sed_type_init="flux", source=spectrum.meta.get("source")),
+    )

@@ -1,0 +1,433 @@
+"""The result container: fitted spectral parameters per time bin."""
+
+import html
+import logging
+import numpy as np
+import astropy.units as u
+from astropy.table import Table
+from astropy.time import Time
+from gammapy.maps import Map, RegionGeom, TimeMapAxis
+from .formats import FORMATS, get_format
+from .lightcurve import to_lightcurve
+from .plotting import plot_correlation, plot_parameter
+from .quantities import CORE_QUANTITIES
+from .variability import correlation, variability
+
+__all__ = ["TimeResolvedSpectrum"]
+
+log = logging.getLogger(__name__)
+
+
+class TimeResolvedSpectrum:
+    """Spectral parameters of a source fitted in each of a set of time bins.
+
+    Each per-bin quantity (a parameter, its error, the fit status, counts...)
+    is a `~gammapy.maps.RegionNDMap` on a common `~gammapy.maps.TimeMapAxis`;
+    ``models[i]`` is the fitted source model of bin ``i``. Instances are made
+    by `~gammapy_trs.TimeResolvedSpectrumEstimator` or read from a file.
+
+    Parameters
+    ----------
+    data : dict of str to `~gammapy.maps.RegionNDMap`
+        Per-bin quantities, all on the same geometry with one time axis.
+    models : list of `~gammapy.modeling.models.SkyModel`
+        Fitted source model of each bin.
+    parameter_names : list of str
+        Names of the fitted parameters; each has a ``<name>_err`` entry in ``data``.
+    meta : dict, optional
+        Meta data (source name, number of dropped bins...). Default is None.
+    descriptions : dict of str to str, optional
+        Description of each quantity. Default is None, those of
+        `~gammapy_trs.result.quantities.CORE_QUANTITIES` only.
+    """
+
+    def __init__(self, data, models, parameter_names, meta=None, descriptions=None):
+        if not data:
+            raise ValueError("No per-bin data given.")
+        geom = next(iter(data.values())).geom
+        if any(m.geom != geom for m in data.values()):
+            raise ValueError("All quantities must share one geometry.")
+        self._data = dict(data)
+        self._models = list(models)
+        self._parameter_names = list(parameter_names)
+        self.meta = dict(meta or {})
+        self._descriptions = {info.name: info.description for info in CORE_QUANTITIES}
+        self._descriptions.update(descriptions or {})
+
+        if len(self._models) != self.time_axis.nbin:
+            raise ValueError(
+                f"Got {len(self._models)} models for {self.time_axis.nbin} time bins."
+            )
+        missing = [
+            name
+            for par in self._parameter_names
+            for name in (par, f"{par}_err")
+            if name not in self._data
+        ]
+        if missing:
+            raise ValueError(f"Missing per-bin data for parameters: {missing}")
+
+    @classmethod
+    def from_bin_results(cls, results, time_axis, parameter_names, meta=None, quantities=None):
+        """Create from the per-bin results of `~gammapy_trs.estimation.fit_bin.fit_time_bin`.
+
+        Parameters
+        ----------
+        results : list of dict
+            One result per time bin, in time order.
+        time_axis : `~gammapy.maps.TimeMapAxis`
+            Time axis of the bins.
+        parameter_names : list of str
+            Names of the fitted parameters.
+        meta : dict, optional
+            Meta data. Default is None.
+        quantities : list of `~gammapy_trs.result.quantities.QuantityInfo`, optional
+            Declarations of the quantities, for their descriptions. Default is None.
+
+        Returns
+        -------
+        spectrum : `TimeResolvedSpectrum`
+            Container.
+        """
+        columns = {}
+        for name in results[0]["quantities"]:
+            values = [result["quantities"][name] for result in results]
+            columns[name] = (
+                u.Quantity(values) if isinstance(values[0], u.Quantity) else np.array(values)
+            )
+        models = [result["model"] for result in results]
+        descriptions = {info.name: info.description for info in quantities or []}
+        return cls._from_columns(columns, time_axis, models, parameter_names, meta, descriptions)
+
+    @classmethod
+    def _from_columns(cls, columns, time_axis, models, parameter_names, meta=None, descriptions=None):
+        geom = RegionGeom.create(region=None, axes=[time_axis])
+        data = {}
+        for name, values in columns.items():
+            unit = getattr(values, "unit", "") or ""
+            values = getattr(values, "value", values)
+            values = np.asarray(values).reshape(geom.data_shape)
+            data[name] = Map.from_geom(geom, data=values, unit=unit, dtype=values.dtype)
+        return cls(data, models, parameter_names, meta, descriptions)
+
+    @property
+    def time_axis(self):
+        """Time axis of the bins, a `~gammapy.maps.TimeMapAxis`."""
+        return self.geom.axes["time"]
+
+    @property
+    def geom(self):
+        """Geometry shared by all per-bin quantities."""
+        return next(iter(self._data.values())).geom
+
+    @property
+    def parameter_names(self):
+        """Names of the fitted parameters, a list of str."""
+        return list(self._parameter_names)
+
+    @property
+    def available_quantities(self):
+        """Names of all per-bin quantities, a list of str."""
+        return list(self._data)
+
+    @property
+    def descriptions(self):
+        """Description of each per-bin quantity that has one, a dict of str to str."""
+        return {name: self._descriptions[name] for name in self._data if self._descriptions.get(name)}
+
+    @property
+    def models(self):
+        """Fitted source model of each bin, a list of `~gammapy.modeling.models.SkyModel`.
+
+        Every model keeps the source's name, and its covariance from the bin's fit.
+        """
+        return list(self._models)
+
+    @property
+    def success(self):
+        """Whether the fit of each bin succeeded, a bool array."""
+        return self._data["success"].data.ravel().astype(bool)
+
+    @property
+    def n_bins(self):
+        """Number of time bins."""
+        return self.time_axis.nbin
+
+    def __len__(self):
+        return self.n_bins
+
+    def __getitem__(self, name):
+        """Per-bin quantity ``name`` as a `~gammapy.maps.RegionNDMap`."""
+        try:
+            return self._data[name]
+        except KeyError:
+            raise KeyError(
+                f"No quantity {name!r}; available: {self.available_quantities}"
+            ) from None
+
+    def quantity(self, name):
+        """Per-bin values of ``name`` as a 1D `~astropy.units.Quantity` (or array)."""
+        m = self[name]
+        values = m.data.ravel()
+        return values if values.dtype.kind in "biu" else values * m.unit
+
+    def to_table(self):
+        """Convert to a table with one row per time bin.
+
+        The columns are ``time_min`` and ``time_max`` (`~astropy.time.Time`,
+        UTC), ``success``, then ``<par>`` and ``<par>_err`` for each fitted
+        parameter, then every other per-bin quantity.
+
+        Returns
+        -------
+        table : `~astropy.table.Table`
+            Table.
+        """
+        axis = self.time_axis
+        table = Table(meta=self._table_meta())
+        table["time_min"] = Time(axis.time_min, format="isot", scale="utc")
+        table["time_max"] = Time(axis.time_max, format="isot", scale="utc")
+        names = ["success"]
+        names += [n for par in self._parameter_names for n in (par, f"{par}_err")]
+        names += [n for n in self._data if n not in names]
+        for name in names:
+            table[name] = self.quantity(name)
+            table[name].info.description = self._descriptions.get(name)
+        return table
+
+    def _table_meta(self):
+        meta = {key.upper(): value for key, value in self.meta.items()}
+        meta["PARNAMES"] = ",".join(self._parameter_names)
+        return meta
+
+    @classmethod
+    def from_table(cls, table, models):
+        """Create from a table made by `to_table`.
+
+        Parameters
+        ----------
+        table : `~astropy.table.Table`
+            Table with ``time_min``, ``time_max`` and the per-bin columns.
+        models : list of `~gammapy.modeling.models.SkyModel`
+            Fitted source model of each bin.
+
+        Returns
+        -------
+        spectrum : `TimeResolvedSpectrum`
+            Container.
+        """
+        meta = {key.lower(): value for key, value in table.meta.items()}
+        parnames = meta.pop("parnames", "")
+        parameter_names = parnames.split(",") if parnames else []
+        time_axis = TimeMapAxis.from_time_edges(
+            Time(table["time_min"]), Time(table["time_max"]), unit="s"
+        )
+        names = [name for name in table.colnames if name not in ("time_min", "time_max")]
+        columns = {
+            name: table[name].quantity if table[name].unit else np.asarray(table[name])
+            for name in names
+        }
+        columns["success"] = np.asarray(columns["success"], dtype=bool)
+        descriptions = {name: table[name].description for name in names if table[name].description}
+        return cls._from_columns(columns, time_axis, models, parameter_names, meta, descriptions)
+
+    def write(self, filename, format=None, overwrite=False):
+        """Write to a FITS or ECSV file, with the per-bin models.
+
+        Parameters
+        ----------
+        filename : str or `~pathlib.Path`
+            File name; ``.fits``, ``.fits.gz`` or ``.ecsv``.
+        format : {"fits", "ecsv"}, optional
+            Format. Default is None, taken from the file name.
+        overwrite : bool, optional
+            Overwrite an existing file. Default is False.
+        """
+        write, _ = FORMATS[get_format(filename, format)]
+        write(self.to_table(), self.models, filename, overwrite=overwrite)
+
+    @classmethod
+    def read(cls, filename, format=None):
+        """Read from a file written by `write`.
+
+        Parameters
+        ----------
+        filename : str or `~pathlib.Path`
+            File name.
+        format : {"fits", "ecsv"}, optional
+            Format. Default is None, taken from the file name.
+
+        Returns
+        -------
+        spectrum : `TimeResolvedSpectrum`
+            Container.
+        """
+        _, read = FORMATS[get_format(filename, format)]
+        table, models = read(filename)
+        return cls.from_table(table, models=models)
+
+    def slice_by_idx(self, idx):
+        """Select bins by index.
+
+        Parameters
+        ----------
+        idx : slice or int
+            Bins to keep.
+
+        Returns
+        -------
+        spectrum : `TimeResolvedSpectrum`
+            Selected bins.
+        """
+        if isinstance(idx, (int, np.integer)):
+            idx = slice(idx, idx + 1 if idx != -1 else None)
+        data = {name: m.slice_by_idx({"time": idx}) for name, m in self._data.items()}
+        return self.__class__(
+            data, self._models[idx], self._parameter_names, self.meta, self._descriptions
+        )
+
+    def slice_by_time(self, time_min, time_max, atol="1e-6 s"):
+        """Select the bins that lie within a time range.
+
+        Parameters
+        ----------
+        time_min, time_max : `~astropy.time.Time`
+            Time range; a bin is kept if it lies entirely inside it.
+        atol : `~astropy.units.Quantity` or str, optional
+            Tolerance on the time comparison. Default is "1e-6 s".
+
+        Returns
+        -------
+        spectrum : `TimeResolvedSpectrum`
+            Selected bins.
+        """
+        axis = self.time_axis
+        atol = u.Quantity(atol)
+        inside = (axis.time_min >= time_min - atol) & (axis.time_max <= time_max + atol)
+        keep = np.flatnonzero(inside)
+        if keep.size == 0:
+            raise ValueError(
+                f"No time bin lies within {Time(time_min).isot} - {Time(time_max).isot}."
+            )
+        return self.slice_by_idx(slice(keep[0], keep[-1] + 1))
+
+    def variability(self, name, exclude_ul=True):
+        """Chi-square test of a constant value of a quantity, and Fvar for fluxes.
+
+        Only bins whose fit succeeded (and, by default, that are not upper
+        limits) are used; see `gammapy_trs.result.variability.variability`.
+
+        Parameters
+        ----------
+        name : str
+            Quantity, e.g. "index", "amplitude" or "flux".
+        exclude_ul : bool, optional
+            Leave out upper-limit bins. Default is True.
+
+        Returns
+        -------
+        result : dict
+            ``chi2``, ``dof``, ``p_value``, ``significance``, ``mean``,
+            ``mean_err``, ``fvar``, ``fvar_err``, ``n_bins``, ``n_excluded``.
+        """
+        return variability(self, name, exclude_ul=exclude_ul)
+
+    def correlation(self, x, y, exclude_ul=True):
+        """Weighted Pearson and Spearman correlation of two quantities, and loop direction.
+
+        Only bins whose fit succeeded (and, by default, that are not upper
+        limits) are used; see `gammapy_trs.result.variability.correlation`.
+
+        Parameters
+        ----------
+        x, y : str
+            Quantities, e.g. "flux" and "index".
+        exclude_ul : bool, optional
+            Leave out upper-limit bins. Default is True.
+
+        Returns
+        -------
+        result : dict
+            ``pearson``, ``pearson_p_value``, ``spearman``, ``spearman_p_value``,
+            ``loop_area``, ``loop_direction``, ``n_bins``, ``n_excluded``.
+        """
+        return correlation(self, x, y, exclude_ul=exclude_ul)
+
+    def to_lightcurve(self, energy_min=None, energy_max=None):
+        """Integral flux light curve as Gammapy `~gammapy.estimators.FluxPoints`.
+
+        Parameters
+        ----------
+        energy_min, energy_max : `~astropy.units.Quantity`, optional
+            Energy range. Default is None, that of the "flux" step if it ran,
+            else 1 to 10 TeV.
+
+        Returns
+        -------
+        lightcurve : `~gammapy.estimators.FluxPoints`
+            Light curve (``format="lightcurve"`` when written).
+        """
+        return to_lightcurve(self, energy_min=energy_min, energy_max=energy_max)
+
+    def plot(self, parameter, ax=None, **kwargs):
+        """Plot a per-bin quantity against time, with error bars.
+
+        Bins whose fit failed are shown as open grey markers.
+
+        Parameters
+        ----------
+        parameter : str
+            Name of the quantity, e.g. "index".
+        ax : `~matplotlib.axes.Axes`, optional
+            Axes. Default is None, the current axes.
+        **kwargs : dict
+            Passed to `~matplotlib.axes.Axes.errorbar`.
+
+        Returns
+        -------
+        ax : `~matplotlib.axes.Axes`
+            Axes.
+        """
+        return plot_parameter(self, parameter, ax=ax, **kwargs)
+
+    def plot_correlation(self, x, y, ax=None, **kwargs):
+        """Plot one quantity against another, coloured by time (hysteresis plot).
+
+        Parameters
+        ----------
+        x, y : str
+            Names of the quantities, e.g. "amplitude" and "index".
+        ax : `~matplotlib.axes.Axes`, optional
+            Axes. Default is None, the current axes.
+        **kwargs : dict
+            Passed to `~matplotlib.axes.Axes.scatter`.
+
+        Returns
+        -------
+        ax : `~matplotlib.axes.Axes`
+            Axes.
+        """
+        return plot_correlation(self, x, y, ax=ax, **kwargs)
+
+    def __str__(self):
+        axis = self.time_axis
+        n_fail = int(np.sum(~self.success))
+        model = self._models[0]
+        spectral = type(model.spectral_model).__name__ if model.spectral_model else "-"
+        lines = [
+            self.__class__.__name__,
+            "-" * len(self.__class__.__name__),
+            "",
+            f"  source         : {self.meta.get('source', model.name)} ({spectral})",
+            f"  time bins      : {self.n_bins}",
+            f"  time range     : {Time(axis.time_min[0], scale='utc').isot}"
+            f" - {Time(axis.time_max[-1], scale='utc').isot} UTC",
+            f"  dropped bins   : {self.meta.get('n_dropped', 0)} (no dataset)",
+            f"  failed fits    : {n_fail}",
+            f"  parameters     : {', '.join(self._parameter_names)}",
+            f"  quantities     : {', '.join(self.available_quantities)}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def _repr_html_(self):
+        return f"<pre>{html.escape(str(self))}</pre>" + self.to_table()._repr_html_()

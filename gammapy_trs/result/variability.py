@@ -1,0 +1,176 @@
+"""Tests of variability and correlation on a `~gammapy_trs.TimeResolvedSpectrum`.
+
+Which bins are used
+-------------------
+Every statistic here uses only the bins whose fit succeeded (``success``) and
+whose value and error are finite, with a positive error. Bins flagged as upper
+limits (``is_ul``, from the "ul" step) are left out too unless
+``exclude_ul=False``: their best-fit value is not a detection. The result
+says how many bins were used and how many were left out.
+"""
+
+import logging
+import numpy as np
+import astropy.units as u
+from scipy import stats
+from gammapy.stats import compute_fvar
+from ..utils.significance import chi2_significance
+
+__all__ = ["usable_bins", "variability", "correlation"]
+
+log = logging.getLogger(__name__)
+
+FLUX_LIKE_UNITS = [u.Unit("cm-2 s-1"), u.Unit("cm-2 s-1 TeV-1"), u.Unit("erg cm-2 s-1")]
+
+
+def usable_bins(spectrum, names, exclude_ul=True):
+    """Mask of the bins usable for statistics on the given quantities.
+
+    Parameters
+    ----------
+    spectrum : `~gammapy_trs.TimeResolvedSpectrum`
+        Result.
+    names : list of str
+        Quantities; each needs a ``<name>_err`` entry.
+    exclude_ul : bool, optional
+        Leave out bins flagged ``is_ul``. Default is True.
+
+    Returns
+    -------
+    mask : `~numpy.ndarray`
+        Bool mask over the time bins.
+    """
+    mask = spectrum.success.copy()
+    for name in names:
+        err_name = f"{name}_err"
+        if err_name not in spectrum.available_quantities:
+            raise ValueError(f"{name!r} has no error ({err_name!r}); cannot weight it.")
+        value = spectrum[name].data.ravel()
+        error = spectrum[err_name].data.ravel()
+        mask &= np.isfinite(value) & np.isfinite(error) & (error > 0)
+    if exclude_ul and "is_ul" in spectrum.available_quantities:
+        mask &= ~spectrum["is_ul"].data.ravel().astype(bool)
+    return mask
+
+
+def _values(spectrum, name, mask):
+    return spectrum[name].data.ravel()[mask], spectrum[f"{name}_err"].data.ravel()[mask]
+
+
+def variability(spectrum, name, exclude_ul=True):
+    """Chi-square test of a constant, and fractional variability.
+
+    The per-bin values are compared to their error-weighted mean. For fluxes
+    (and flux-like norms such as a power-law amplitude) the fractional excess
+    variance Fvar of Vaughan et al. (2003) and its error are given too
+    (`gammapy.stats.compute_fvar`); they are NaN for other quantities.
+
+    Parameters
+    ----------
+    spectrum : `~gammapy_trs.TimeResolvedSpectrum`
+        Result.
+    name : str
+        Quantity, e.g. "index" or "flux".
+    exclude_ul : bool, optional
+        Leave out upper-limit bins. Default is True.
+
+    Returns
+    -------
+    result : dict
+        ``chi2``, ``dof``, ``p_value`` (chi-square survival function),
+        ``significance`` (Gaussian-equivalent, `chi2_significance`),
+        ``mean`` and ``mean_err`` (weighted), ``fvar``, ``fvar_err``,
+        ``n_bins`` (used) and ``n_excluded``.
+    """
+    mask = usable_bins(spectrum, [name], exclude_ul=exclude_ul)
+    values, errors = _values(spectrum, name, mask)
+    if values.size < 2:
+        raise ValueError(
+            f"Variability of {name!r} needs at least 2 usable bins, got {values.size} "
+            "(failed, upper-limit or non-finite bins are left out)."
+        )
+    unit = spectrum[name].unit
+    weights = 1 / errors**2
+    mean = np.sum(weights * values) / np.sum(weights)
+    chi2 = float(np.sum(((values - mean) / errors) ** 2))
+    dof = values.size - 1
+
+    fvar, fvar_err = np.nan, np.nan
+    if any(unit.is_equivalent(flux_unit) for flux_unit in FLUX_LIKE_UNITS):
+        fvar, fvar_err = (float(v) for v in compute_fvar(values, errors))
+
+    return dict(
+        chi2=chi2,
+        dof=dof,
+        p_value=float(stats.chi2.sf(chi2, dof)),
+        significance=chi2_significance(chi2, dof),
+        mean=mean * unit,
+        mean_err=np.sqrt(1 / np.sum(weights)) * unit,
+        fvar=fvar,
+        fvar_err=fvar_err,
+        n_bins=int(values.size),
+        n_excluded=int(mask.size - values.size),
+    )
+
+
+def _weighted_pearson(x, y, weights):
+    mx = np.average(x, weights=weights)
+    my = np.average(y, weights=weights)
+    cov = np.average((x - mx) * (y - my), weights=weights)
+    var_x = np.average((x - mx) ** 2, weights=weights)
+    var_y = np.average((y - my) ** 2, weights=weights)
+    return cov / np.sqrt(var_x * var_y)
+
+
+def correlation(spectrum, x, y, exclude_ul=True):
+    """Correlation of two quantities across the bins, and the direction of their loop.
+
+    Parameters
+    ----------
+    spectrum : `~gammapy_trs.TimeResolvedSpectrum`
+        Result.
+    x, y : str
+        Quantities, e.g. "flux" and "index" (a "harder when brighter" trend
+        is a negative correlation of the index with the flux).
+    exclude_ul : bool, optional
+        Leave out upper-limit bins. Default is True.
+
+    Returns
+    -------
+    result : dict
+        ``pearson`` (weighted, weights ``1 / ((sx/std x)^2 + (sy/std y)^2)`` so
+        that both errors count in units of the spread) and ``pearson_p_value``
+        (t-test with n-2 degrees of freedom); ``spearman`` and
+        ``spearman_p_value`` (unweighted rank correlation, `scipy.stats.spearmanr`);
+        ``loop_area``, the signed area enclosed by the time-ordered points in
+        the standardised (x, y) plane (shoelace formula; positive is
+        counter-clockwise with x to the right and y up) and ``loop_direction``;
+        ``n_bins`` and ``n_excluded``.
+    """
+    mask = usable_bins(spectrum, [x, y], exclude_ul=exclude_ul)
+    xv, xerr = _values(spectrum, x, mask)
+    yv, yerr = _values(spectrum, y, mask)
+    n = xv.size
+    if n < 3:
+        raise ValueError(
+            f"Correlation of {x!r} and {y!r} needs at least 3 usable bins, got {n}."
+        )
+
+    xs = (xv - xv.mean()) / xv.std()
+    ys = (yv - yv.mean()) / yv.std()
+    weights = 1 / ((xerr / xv.std()) ** 2 + (yerr / yv.std()) ** 2)
+    pearson = float(_weighted_pearson(xv, yv, weights))
+    t = pearson * np.sqrt((n - 2) / max(1 - pearson**2, 1e-300))
+    spearman = stats.spearmanr(xv, yv)
+    area = 0.5 * float(np.sum(xs * np.roll(ys, -1) - np.roll(xs, -1) * ys))
+
+    return dict(
+        pearson=pearson,
+        pearson_p_value=float(2 * stats.t.sf(abs(t), n - 2)),
+        spearman=float(spearman.statistic),
+        spearman_p_value=float(spearman.pvalue),
+        loop_area=area,
+        loop_direction="counter-clockwise" if area > 0 else "clockwise",
+        n_bins=int(n),
+        n_excluded=int(mask.size - n),
+    )

@@ -1,0 +1,1 @@
+"""The lowest layer: source parameters, fluxes, significances and Gammapy internals."""
