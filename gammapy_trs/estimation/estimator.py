@@ -16,7 +16,8 @@ from ..result.quantities import CORE_QUANTITIES, parameter_quantities
 from ..utils.parameters import SourceParameters
 from .fit_bin import fit_time_bin
 from .grouping import datasets_gti, group_datasets
-from .steps import STEPS, RunSetup, selectable_steps
+from . import steps as step_registry
+from .steps import RunSetup
 
 __all__ = ["TimeResolvedSpectrumEstimator"]
 
@@ -98,7 +99,11 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
     """
 
     tag = "TimeResolvedSpectrumEstimator"
-    _available_selection_optional = selectable_steps()
+
+    @property
+    def _available_selection_optional(self):
+        # read at each call, so that a step registered in steps.STEPS is available
+        return step_registry.selectable_steps()
 
     def __init__(
         self,
@@ -251,12 +256,14 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
     def _selection(self):
         """The selected steps with the steps they require."""
         selection = set(self.selection_optional)
-        required = {name for step in STEPS if step.name in selection for name in step.requires}
+        required = {name for step in step_registry.STEPS if step.name in selection for name in step.requires}
         return selection | required
 
     def _check_norm(self, source_model, parameters):
         needs_norm = [
-            step.name for step in STEPS if step.needs_norm and step.name in self.selection_optional
+            step.name
+            for step in step_registry.STEPS
+            if step.needs_norm and step.name in self.selection_optional
         ]
         if needs_norm and parameters.norm_index is None:
             raise ValueError(
@@ -275,7 +282,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             selection=self._selection(),
             options=self._step_options,
         )
-        return [step.create(setup) for step in STEPS if step.is_active(setup)]
+        return [step.create(setup) for step in step_registry.STEPS if step.is_active(setup)]
 
     @staticmethod
     def _validate_datasets(datasets):

@@ -123,8 +123,8 @@ INTERNALS = [
     ),
     Internal(
         "MapDatasetMaker.run calls self.make_counts, make_exposure, make_background, make_psf, "
-        "make_edisp, make_edisp_kernel and make_meta_table; RegionGeom.contains is called by "
-        "coord_to_idx",
+        "make_edisp, make_edisp_kernel and make_meta_table; RegionGeom.coord_to_pix (under "
+        "coord_to_idx) calls self.contains",
         "with_methods",
         "reduction/observation_slices.py, reduction/geometry.py",
         "methods replaced on copies of the makers and geometries, so that per-observation "
