@@ -4,7 +4,7 @@ import numpy as np
 import astropy.units as u
 from gammapy.estimators import FluxPoints
 from gammapy.maps import Map, MapAxis, Maps, RegionGeom
-from ..utils.fluxes import FLUX_UNIT, integral_fluxes
+from ..utils.fluxes import FLUX_UNIT, integral_fluxes, model_fluxes
 from ..utils.parameters import free_parameter_names
 from .meta import ul_shape_key
 
@@ -75,8 +75,8 @@ def to_lightcurve(spectrum, energy_min=None, energy_max=None):
             flux_err[idx] = fluxes["flux_err"].to_value(FLUX_UNIT)
         ul_model = upper_limit_model(spectrum, idx)
         if ul_model is not None:
-            integral = ul_model.spectral_model.integral(energy_min, energy_max)
-            flux_ul[idx] = integral.to_value(FLUX_UNIT)
+            ul_flux, _ = model_fluxes(ul_model.spectral_model, energy_min, energy_max)
+            flux_ul[idx] = ul_flux.to_value(FLUX_UNIT)
 
     def as_map(values, unit="", dtype=float):
         return Map.from_geom(geom, data=np.asarray(values, dtype=dtype).reshape(geom.data_shape), unit=unit)

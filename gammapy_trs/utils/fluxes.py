@@ -3,7 +3,7 @@
 import numpy as np
 import astropy.units as u
 
-__all__ = ["FLUX_UNIT", "EFLUX_UNIT", "integral_fluxes", "propagate_error"]
+__all__ = ["FLUX_UNIT", "EFLUX_UNIT", "integral_fluxes", "model_fluxes", "propagate_error"]
 
 FLUX_UNIT = u.Unit("cm-2 s-1")
 """Unit of integral fluxes."""
@@ -79,3 +79,25 @@ def integral_fluxes(spectral_model, energy_min, energy_max):
         spectral_model, lambda m: m.energy_flux(energy_min, energy_max).to(EFLUX_UNIT)
     )
     return dict(flux=flux, flux_err=flux_err, eflux=eflux, eflux_err=eflux_err)
+
+
+def model_fluxes(spectral_model, energy_min, energy_max):
+    """Integral flux and energy flux of a model in an energy range, without errors.
+
+    Used for the fluxes of a model at its upper limit.
+
+    Parameters
+    ----------
+    spectral_model : `~gammapy.modeling.models.SpectralModel`
+        Model.
+    energy_min, energy_max : `~astropy.units.Quantity`
+        Energy range.
+
+    Returns
+    -------
+    flux, eflux : `~astropy.units.Quantity`
+        Integral flux (cm-2 s-1) and energy flux (erg cm-2 s-1).
+    """
+    flux = spectral_model.integral(energy_min, energy_max).to(FLUX_UNIT)
+    eflux = spectral_model.energy_flux(energy_min, energy_max).to(EFLUX_UNIT)
+    return flux, eflux

@@ -1,7 +1,7 @@
 """Integral and energy fluxes of the fitted model, with propagated errors."""
 
 from ...result.quantities import QuantityInfo
-from ...utils.fluxes import EFLUX_UNIT, FLUX_UNIT, integral_fluxes
+from ...utils.fluxes import EFLUX_UNIT, FLUX_UNIT, integral_fluxes, model_fluxes
 from .base import BinStep
 
 __all__ = ["FluxStep"]
@@ -45,9 +45,7 @@ class FluxStep(BinStep):
         quantities = integral_fluxes(context.model.spectral_model, self.energy_min, self.energy_max)
         ul_model = context.shared.get("ul_model")
         if ul_model is not None:
-            spectral = ul_model.spectral_model
-            quantities["flux_ul"] = spectral.integral(self.energy_min, self.energy_max).to(FLUX_UNIT)
-            quantities["eflux_ul"] = spectral.energy_flux(self.energy_min, self.energy_max).to(
-                EFLUX_UNIT
+            quantities["flux_ul"], quantities["eflux_ul"] = model_fluxes(
+                ul_model.spectral_model, self.energy_min, self.energy_max
             )
         return quantities
