@@ -54,6 +54,7 @@ def test_run_power_law(flare_datasets, flare_intervals):
     ]
     assert table.colnames[7:] == [
         "nfev", "stat", "n_datasets", "livetime", "counts", "excess", "npred", "npred_signal",
+        "fit_message",
     ]
     assert table["amplitude"].unit == AMPLITUDE_UNIT
     assert table["livetime"].unit == u.s

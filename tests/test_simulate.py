@@ -37,3 +37,20 @@ def test_simulate_is_reproducible():
 def test_simulate_wrong_number_of_models():
     with pytest.raises(ValueError, match="Got 2 spectral models for 3 time intervals"):
         simulate_onoff_datasets(make_intervals(3), [PowerLawSpectralModel()] * 2)
+
+
+def test_stacked_energy_dispersion_is_normalised():
+    """Exposures in m2 s, as Gammapy makes them, so that stacking keeps the dispersion normalised."""
+    from gammapy.datasets import Datasets
+    from gammapy.modeling.models import PowerLawSpectralModel
+    from conftest import make_intervals
+
+    datasets = simulate_onoff_datasets(make_intervals(3), PowerLawSpectralModel(), random_state=1)
+    for dataset in datasets:
+        assert dataset.edisp.exposure_map.unit == dataset.exposure.unit == "m2 s"
+    stacked = Datasets(datasets).stack_reduce()
+    matrix = stacked.edisp.get_edisp_kernel().pdf_matrix
+    # true-energy rows well inside the reconstructed range (0.4-20 TeV) keep all their events
+    true_energy = stacked.edisp.get_edisp_kernel().axes["energy_true"].center.to_value("TeV")
+    inside = (true_energy > 0.6) & (true_energy < 13)
+    np.testing.assert_allclose(matrix[inside].sum(axis=1), 1, atol=2e-3)

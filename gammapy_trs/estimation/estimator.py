@@ -260,16 +260,21 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         return selection | required
 
     def _check_norm(self, source_model, parameters):
-        needs_norm = [
-            step.name
-            for step in step_registry.STEPS
-            if step.needs_norm and step.name in self.selection_optional
-        ]
+        selected = [step for step in step_registry.STEPS if step.name in self.selection_optional]
+        needs_norm = [step.name for step in selected if step.needs_norm]
         if needs_norm and parameters.norm_index is None:
             raise ValueError(
                 f"selection_optional {sorted(needs_norm)} needs a free norm parameter "
                 f"(a spectral parameter named 'amplitude' or 'norm') in source model "
                 f"{source_model.name!r}."
+            )
+        single = [step.name for step in selected if step.single_norm]
+        if single and len(parameters.norm_indices) > 1:
+            names = [parameters.by_index[idx] for idx in parameters.norm_indices]
+            raise ValueError(
+                f"selection_optional {sorted(single)} needs a source model with one free norm; "
+                f"{source_model.name!r} has {len(names)}: {names}. Freeze all but one, or scale "
+                "the whole spectrum with a ScaleSpectralModel."
             )
 
     def _make_steps(self, source_model, parameters, groups):

@@ -3,10 +3,11 @@
 import logging
 import numpy as np
 import astropy.units as u
+from ..result.quantities import CORE_QUANTITIES
 from .fast_statistic import copy_for_fit
 from .steps import BinContext
 
-__all__ = ["fit_time_bin"]
+__all__ = ["fit_time_bin", "failed_bin"]
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +56,34 @@ def _run_steps(steps, context, source_names):
     return quantities
 
 
+def _fit(copies, fit):
+    """Run the fit: ``(success, nfev, stat, message)``; a raising fit is a failure."""
+    try:
+        result = fit.run(copies)
+    except Exception as error:  # noqa: BLE001 -- a failing bin must not abort the run
+        return False, 0, np.nan, f"fit raised {error!r}"
+    messages = [result.optimize_result.message]
+    if result.covariance_result is not None and not result.covariance_result.success:
+        messages.append(f"covariance: {result.covariance_result.message}")
+    return bool(result.success), int(result.nfev), float(result.total_stat), "; ".join(messages)
+
+
+def _invalidate(model, parameters):
+    """NaN for every fitted value and error of a failed fit (not the optimiser's last point)."""
+    for idx in parameters.names.values():
+        model.parameters[idx].value = np.nan
+        model.parameters[idx].error = np.nan
+
+
 def fit_time_bin(datasets, source, parameters, fit, steps=(), quantities=()):
     """Fit the models of one time bin on copies of its datasets.
 
-    A failure of the fit (an exception from the optimiser or the covariance) is
-    caught and reported as ``success=False`` with NaN parameters, so that one
-    bad bin never stops a run.
+    Nothing in one bin stops a run: a fit that fails or raises gives
+    ``success=False`` with NaN for every fitted value and error, the fit
+    statistic and the predicted counts, and ``fit_message`` says why; a bin
+    that cannot even be summarised gives the same with the error as message.
+    The optional steps run where the fit succeeded, and the steps that are
+    meant for failed fits (``runs_on_failed_fit``, the upper limit) run there too.
 
     Parameters
     ----------
@@ -73,7 +96,7 @@ def fit_time_bin(datasets, source, parameters, fit, steps=(), quantities=()):
     fit : `~gammapy.modeling.Fit`
         Fit instance.
     steps : list of `~gammapy_trs.estimation.steps.BinStep`, optional
-        Optional steps, run only if the fit succeeded. Default is none.
+        Optional steps. Default is none.
     quantities : list of `~gammapy_trs.result.quantities.QuantityInfo`, optional
         Declarations of the steps' quantities, whose defaults stand where a
         step gives no value. Default is none.
@@ -84,32 +107,64 @@ def fit_time_bin(datasets, source, parameters, fit, steps=(), quantities=()):
         ``"quantities"``: the per-bin values (parameters as `~astropy.units.Quantity`,
         their errors as ``<name>_err``, the core quantities and those of the
         steps); ``"model"``: a copy of the fitted source
-        `~gammapy.modeling.models.SkyModel`.
+        `~gammapy.modeling.models.SkyModel` (NaN parameters where the fit failed).
     """
-    copies = copy_for_fit(datasets)
-    model = copies.models[source]
-
     try:
-        fit_result = fit.run(copies)
-        success, nfev = bool(fit_result.success), int(fit_result.nfev)
-        stat = float(fit_result.total_stat)
-        if not success:
-            log.warning(
-                f"Fit of the bin of {copies.names} did not succeed: {fit_result.message}"
-            )
-    except Exception as error:  # noqa: BLE001 -- a failing bin must not abort the run
-        log.warning(f"Fit of the bin of {copies.names} failed: {error!r}")
-        success, nfev, stat = False, 0, np.nan
-        for idx in parameters.names.values():
-            model.parameters[idx].value = np.nan
-            model.parameters[idx].error = np.nan
+        return _fit_time_bin(datasets, source, parameters, fit, steps, quantities)
+    except Exception as error:  # noqa: BLE001 -- nothing in one bin may abort the run
+        log.warning(f"The bin of {datasets.names} could not be processed: {error!r}")
+        return failed_bin(datasets, source, parameters, quantities, f"bin raised {error!r}")
 
+
+def failed_bin(datasets, source, parameters, quantities, message):
+    """The result of a bin that could not be processed: NaN everywhere, with the reason.
+
+    Parameters
+    ----------
+    datasets : `~gammapy.datasets.Datasets`
+        The datasets of the bin, with their models.
+    source : str
+        Name of the source component.
+    parameters : `~gammapy_trs.utils.parameters.SourceParameters`
+        Free source parameters.
+    quantities : list of `~gammapy_trs.result.quantities.QuantityInfo`
+        The steps' quantities.
+    message : str
+        Why.
+
+    Returns
+    -------
+    result : dict
+        As `fit_time_bin`.
+    """
+    model = datasets.models[source].copy(name=source)
+    _invalidate(model, parameters)
+    values = _parameter_values(model, parameters)
+    values.update({info.name: info.default_value for info in CORE_QUANTITIES})
+    values.update(n_datasets=len(datasets), fit_message=message)
+    values.update({info.name: info.default_value for info in quantities})
+    return {"quantities": values, "model": model}
+
+
+def _parameter_values(model, parameters):
     values = {}
     for name, idx in parameters:
         par = model.parameters[idx]
         values[name] = par.quantity
         values[f"{name}_err"] = u.Quantity(par.error, par.unit)
+    return values
 
+
+def _fit_time_bin(datasets, source, parameters, fit, steps, quantities):
+    copies = copy_for_fit(datasets)
+    model = copies.models[source]
+    success, nfev, stat, message = _fit(copies, fit)
+    if not success:
+        log.warning(f"Fit of the bin of {copies.names} did not succeed: {message}")
+        _invalidate(model, parameters)
+        stat = np.nan
+
+    values = _parameter_values(model, parameters)
     values.update(
         success=success,
         nfev=nfev,
@@ -118,10 +173,14 @@ def fit_time_bin(datasets, source, parameters, fit, steps=(), quantities=()):
         livetime=sum((_livetime(d) for d in copies), 0 * u.s),
     )
     values.update(_counts_summary(copies, source))
+    if not success:
+        values.update(npred=np.nan, npred_signal=np.nan)
+    values["fit_message"] = message
     values.update({info.name: info.default_value for info in quantities})
 
-    if success and steps:
+    run = [step for step in steps if success or step.runs_on_failed_fit]
+    if run:
         context = BinContext(copies, source, parameters, stat, fit)
-        values.update(_run_steps(steps, context, copies.names))
+        values.update(_run_steps(run, context, copies.names))
 
     return {"quantities": values, "model": model.copy(name=source)}

@@ -17,5 +17,9 @@ META_KEYS = {
 
 
 def ul_shape_key(name):
-    """Meta key of the value at which shape parameter ``name`` is fixed for the upper limits."""
-    return f"ul_shape_{name}"
+    """Meta key of the value at which shape parameter ``name`` is fixed for the upper limits.
+
+    Dots of unique parameter names (``spectral.model1.index``) become
+    underscores, so that the key is a valid FITS keyword.
+    """
+    return "ul_shape_" + name.replace(".", "_")

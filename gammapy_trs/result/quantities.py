@@ -40,7 +40,7 @@ class QuantityInfo:
     @property
     def default_value(self):
         """The default, with its unit where it has one."""
-        if isinstance(self.default, (bool, np.bool_, int, np.integer)) or not self.unit:
+        if isinstance(self.default, (bool, np.bool_, int, np.integer, str)) or not self.unit:
             return self.default
         return u.Quantity(self.default, self.unit)
 
@@ -55,6 +55,11 @@ CORE_QUANTITIES = [
     QuantityInfo("excess", description="Summed excess counts (counts - background) in the fit mask"),
     QuantityInfo("npred", description="Summed predicted counts (source and background) in the fit mask"),
     QuantityInfo("npred_signal", description="Summed predicted counts of the source in the fit mask"),
+    QuantityInfo(
+        "fit_message",
+        description="The optimiser's message (and the covariance's where it failed), or the error",
+        default="",
+    ),
 ]
 """Quantities of every bin, after the fitted parameters."""
 

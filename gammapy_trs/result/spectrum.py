@@ -169,7 +169,7 @@ class TimeResolvedSpectrum:
         """Per-bin values of ``name`` as a 1D `~astropy.units.Quantity` (or array)."""
         m = self[name]
         values = m.data.ravel()
-        return values if values.dtype.kind in "biu" else values * m.unit
+        return values if values.dtype.kind in "biuUSO" else values * m.unit
 
     def to_table(self):
         """Convert to a table with one row per time bin.
@@ -228,6 +228,9 @@ class TimeResolvedSpectrum:
             for name in names
         }
         columns["success"] = np.asarray(columns["success"], dtype=bool)
+        for name, values in columns.items():
+            if getattr(values, "dtype", None) is not None and values.dtype.kind == "S":
+                columns[name] = np.char.decode(values, "utf-8")  # FITS strings are bytes
         descriptions = {name: table[name].description for name in names if table[name].description}
         return cls._from_columns(columns, time_axis, models, parameter_names, meta, descriptions)
 

@@ -29,7 +29,8 @@ def _template(energy_axis, energy_axis_true, instrument, energy_resolution):
 
     aeff = EffectiveAreaTable2D.from_parametrization(energy_axis_true, instrument)
     area = aeff.evaluate(energy_true=energy_axis_true.center, offset=0.5 * u.deg)
-    dataset.exposure.quantity = (area * u.s).reshape(dataset.exposure.data.shape)
+    # in m2 s, as Gammapy's makers give it: stacking converts to the unit of Gammapy's empty maps
+    dataset.exposure.quantity = (area * u.s).to("m2 s").reshape(dataset.exposure.data.shape)
     dataset.edisp = EDispKernelMap.from_gauss(
         energy_axis=energy_axis,
         energy_axis_true=energy_axis_true,
@@ -40,7 +41,9 @@ def _template(energy_axis, energy_axis_true, instrument, energy_resolution):
     # the exposure behind the energy dispersion, so that datasets stack like real ones
     exposure_geom = dataset.edisp.edisp_map.geom.squash(axis_name="energy")
     dataset.edisp.exposure_map = Map.from_geom(
-        exposure_geom, data=dataset.exposure.data.reshape(exposure_geom.data_shape), unit="cm2 s"
+        exposure_geom,
+        data=dataset.exposure.data.reshape(exposure_geom.data_shape),
+        unit=dataset.exposure.unit,
     )
     return dataset
 

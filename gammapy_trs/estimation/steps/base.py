@@ -77,16 +77,20 @@ class BinStep:
 
     A step declares its ``name`` (the ``selection_optional`` entry; None for
     a step switched on otherwise, see `is_active`), the steps it ``requires``
-    (run before it), whether it ``needs_norm`` (a free norm parameter), the
+    (run before it), whether it ``needs_norm`` (a free norm parameter) or a
+    ``single_norm`` (exactly one, not the norms of a compound model), the
     quantities it adds (`quantities`, with units, descriptions and the value
     where it is not computed) and the meta data it writes (`meta`). `run`
-    computes its quantities in one bin whose fit succeeded. A step is made
-    once per run by `create`, complete.
+    computes its quantities in one bin whose fit succeeded (and in bins whose
+    fit failed, with ``stat`` NaN and NaN parameters, if it
+    ``runs_on_failed_fit``). A step is made once per run by `create`, complete.
     """
 
     name = None
     requires = ()
     needs_norm = False
+    single_norm = False
+    runs_on_failed_fit = False
 
     def __init__(self, setup):
         self.parameters = setup.parameters

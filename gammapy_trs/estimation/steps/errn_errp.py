@@ -1,6 +1,7 @@
 """Asymmetric profile-likelihood errors of every fitted parameter (MINOS)."""
 
 import logging
+import numpy as np
 import astropy.units as u
 from ...result.quantities import QuantityInfo
 from .base import BinStep
@@ -11,7 +12,10 @@ log = logging.getLogger(__name__)
 
 
 class ErrnErrpStep(BinStep):
-    """Asymmetric profile-likelihood errors ``<par>_errn`` and ``<par>_errp`` at ``n_sigma``."""
+    """Asymmetric profile-likelihood errors ``<par>_errn`` and ``<par>_errp`` at ``n_sigma``.
+
+    MINOS intervals that iminuit marks invalid (either side) are NaN, never numbers.
+    """
 
     name = "errn-errp"
 
@@ -39,8 +43,10 @@ class ErrnErrpStep(BinStep):
             interval = context.fit.confidence(
                 context.datasets, par, sigma=self.n_sigma, reoptimize=True
             )
-            if not interval["success"]:
-                log.warning(f"Profile error of {name} did not converge: {interval.get('message')}")
-            result[f"{name}_errn"] = u.Quantity(interval["errn"], par.unit)
-            result[f"{name}_errp"] = u.Quantity(interval["errp"], par.unit)
+            valid = bool(interval["success"])
+            if not valid:
+                log.warning(f"Profile error of {name} is not valid: {interval.get('message')}")
+            for side in ("errn", "errp"):
+                value = interval[side] if valid else np.nan
+                result[f"{name}_{side}"] = u.Quantity(value, par.unit)
         return result

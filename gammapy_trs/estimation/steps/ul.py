@@ -1,13 +1,15 @@
 """Upper limit on the source norm, with the shape fixed to its fit over all bins."""
 
 import logging
+import numpy as np
+from scipy.optimize import brentq
 from gammapy.datasets import Datasets
 from ...result.meta import ul_shape_key
 from ...result.quantities import QuantityInfo
 from ..fast_statistic import copy_for_fit
 from .base import BinStep
 
-__all__ = ["UpperLimitStep"]
+__all__ = ["UpperLimitStep", "bounded_upper_limit", "fit_shape_over_all_bins"]
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +42,99 @@ def fit_shape_over_all_bins(groups, source_model, parameters, fit):
     return {idx: float(model.parameters[idx].value) for idx in parameters.shape_indices}
 
 
+def _profile(datasets, norm, value, fit, others_free):
+    """Total statistic at a norm value, the other free parameters re-optimised."""
+    norm.value = value
+    if others_free:
+        fit.optimize(datasets)
+    return float(datasets.stat_sum())
+
+
+def bounded_upper_limit(datasets, norm, fit, n_sigma_ul, start, max_steps=200):
+    """Profile-likelihood upper limit of a norm bounded below at zero.
+
+    The reference is the minimum of the statistic over non-negative norms
+    (the best fit, or zero where the best fit is negative); the limit is the
+    norm above it where the statistic has risen by ``n_sigma_ul**2``. Other
+    free parameters (e.g. background norms) are re-optimised at each value.
+    The limit is thus always positive, above the (bounded) best fit, and
+    finite for a bin without counts.
+
+    Parameters
+    ----------
+    datasets : `~gammapy.datasets.Datasets`
+        Datasets, with the norm's model; the parameters are left changed
+        (call it inside ``restore_status``).
+    norm : `~gammapy.modeling.Parameter`
+        The norm parameter.
+    fit : `~gammapy.modeling.Fit`
+        Fit instance.
+    n_sigma_ul : float
+        Number of sigma (two-sided convention, as in Gammapy: a rise of
+        ``n_sigma_ul**2``).
+    start : float
+        A positive value of the norm, the scale of the search.
+    max_steps : int, optional
+        Largest number of doublings of the search interval. Default is 200.
+
+    Returns
+    -------
+    ul : float
+        Upper limit, NaN if the statistic never rises enough.
+    """
+    norm.frozen, bound = False, norm.min
+    norm.min = 0.0 if not bound > 0 else bound
+    try:
+        fit.optimize(datasets)
+    finally:
+        norm.min = bound
+    best = max(float(norm.value), 0.0) if np.isfinite(norm.value) else 0.0
+    norm.frozen = True
+    others_free = len(datasets.models.parameters.free_parameters) > 0
+    reference = min(
+        _profile(datasets, norm, best, fit, others_free),
+        _profile(datasets, norm, 0.0, fit, others_free),
+    )
+    target = reference + n_sigma_ul**2
+
+    def rise(value):
+        return _profile(datasets, norm, value, fit, others_free) - target
+
+    step = abs(float(norm.error)) if np.isfinite(norm.error) and norm.error > 0 else abs(start)
+    low, high = best, best + step
+    for _ in range(max_steps):
+        if rise(high) > 0:
+            break
+        low, high = high, high + 2 * (high - best)
+    else:
+        return np.nan
+    return float(brentq(rise, low, high, xtol=1e-10 * high, rtol=1e-10))
+
+
 class UpperLimitStep(BinStep):
-    """Upper limit on the norm where ``sqrt_ts < sqrt_ts_threshold_ul``.
+    """Upper limit on the norm where ``sqrt_ts < sqrt_ts_threshold_ul`` or the free fit failed.
 
     The shape parameters are fixed to their fit over all bins
     (`fit_shape_over_all_bins`); the limit is the profile-likelihood bound at
-    ``n_sigma_ul`` (two-sided convention, as in Gammapy). ``is_ul`` flags it.
+    ``n_sigma_ul`` with the norm bounded at zero (`bounded_upper_limit`), so
+    that it is positive, above the best fit and finite in a bin with no
+    counts. ``is_ul`` flags it.
     """
 
     name = "ul"
     requires = ("ts",)
     needs_norm = True
+    single_norm = True
+    runs_on_failed_fit = True
 
     def __init__(self, setup, shape):
         super().__init__(setup)
         self.n_sigma_ul = setup.options["n_sigma_ul"]
         self.sqrt_ts_threshold_ul = setup.options["sqrt_ts_threshold_ul"]
         self.shape = shape
-        self.norm_unit = setup.source_model.parameters[self.parameters.norm_index].unit
+        norm = setup.source_model.parameters[self.parameters.norm_index]
+        self.norm_unit = norm.unit
+        self.norm_start = abs(float(norm.value)) or 1.0
 
     @classmethod
     def create(cls, setup):
@@ -80,19 +157,24 @@ class UpperLimitStep(BinStep):
         return meta
 
     def run(self, context):
-        if context.values.get("sqrt_ts", float("nan")) >= self.sqrt_ts_threshold_ul:
+        fit_failed = not np.isfinite(context.stat)
+        if not fit_failed and context.values.get("sqrt_ts", np.nan) >= self.sqrt_ts_threshold_ul:
             return {}
-        datasets, model, fit = context.datasets, context.model, context.fit
-        idx = self.parameters.norm_index
+        datasets, model = context.datasets, context.model
+        norm = model.parameters[self.parameters.norm_index]
         with datasets.parameters.restore_status():
             for par_idx, value in self.shape.items():
                 model.parameters[par_idx].value = value
                 model.parameters[par_idx].frozen = True
-            fit.optimize(datasets)
-            norm = model.parameters[idx]
-            interval = fit.confidence(datasets, norm, sigma=self.n_sigma_ul, reoptimize=True)
-            ul = (norm.value + interval["errp"]) * norm.unit
+            if fit_failed or not np.isfinite(norm.value):
+                norm.value = self.norm_start
+            for par in datasets.models.parameters.free_parameters:
+                if not np.isfinite(par.value):
+                    raise ValueError(f"parameter {par.name} is not finite after the failed fit")
+            ul = bounded_upper_limit(datasets, norm, context.fit, self.n_sigma_ul, self.norm_start)
             ul_model = model.copy(name=context.source)
-        ul_model.parameters[idx].value = ul.value
+        if not np.isfinite(ul) or ul <= 0:
+            return {}
+        ul_model.parameters[self.parameters.norm_index].value = ul
         context.shared["ul_model"] = ul_model
-        return {"is_ul": True, f"{self.parameters.norm_name}_ul": ul}
+        return {"is_ul": True, f"{self.parameters.norm_name}_ul": ul * norm.unit}
