@@ -15,7 +15,11 @@ from ..result import TimeResolvedSpectrum
 from ..result.quantities import CORE_QUANTITIES, parameter_quantities
 from ..utils.parameters import SourceParameters
 from .fit_bin import fit_time_bin
+from .checkpoint import Checkpoint, fingerprint, sigterm_as_interrupt
 from .grouping import datasets_gti, group_datasets
+from .runner import WorkerLostError, run_tasks
+from .validation import check_n_bins, energy, positive, validate_datasets
+from .validation import source_model as get_source_model
 from . import steps as step_registry
 from .steps import RunSetup
 
@@ -87,6 +91,15 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         `~gammapy.utils.parallel.BACKEND_DEFAULT`.
     atol : `~astropy.units.Quantity` or str, optional
         Tolerance on time comparisons. Default is "1e-6 s".
+    max_bins : int, optional
+        Largest number of time bins accepted (a guard against a unit slip such
+        as bins of 1 ms); None for no limit. Default is 100000.
+    checkpoint : str or `~pathlib.Path`, optional
+        Folder in which each finished bin is written as soon as it is done. A
+        run with the same checkpoint computes only the bins not yet there and
+        gives the result of an uninterrupted run; a checkpoint made with other
+        settings or data is refused (`~gammapy_trs.estimation.checkpoint.CheckpointMismatchError`).
+        Default is None, no checkpoint.
 
     Examples
     --------
@@ -120,17 +133,21 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         n_jobs=None,
         parallel_backend=None,
         atol="1e-6 s",
+        max_bins=100_000,
+        checkpoint=None,
     ):
         self.atol = u.Quantity(atol)
+        self.max_bins = max_bins
+        self.checkpoint = checkpoint
         self.time_intervals = time_intervals
         self.source = source
         self.fit = Fit() if fit is None else fit
         self.selection_optional = selection_optional
-        self.n_sigma = float(n_sigma)
-        self.n_sigma_ul = float(n_sigma_ul)
+        self.n_sigma = positive(n_sigma, "n_sigma")
+        self.n_sigma_ul = positive(n_sigma_ul, "n_sigma_ul")
         self.sqrt_ts_threshold_ul = float(sqrt_ts_threshold_ul)
-        self.energy_min = u.Quantity(energy_min)
-        self.energy_max = u.Quantity(energy_max)
+        self.energy_min = energy(energy_min, "energy_min")
+        self.energy_max = energy(energy_max, "energy_max")
         if not self.energy_min < self.energy_max:
             raise ValueError(
                 f"energy_min ({self.energy_min}) must be below energy_max ({self.energy_max})."
@@ -151,7 +168,10 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
 
     @time_intervals.setter
     def time_intervals(self, value):
-        self._time_intervals = None if value is None else as_gti(value, atol=self.atol)
+        gti = None if value is None else as_gti(value, atol=self.atol)
+        if gti is not None:
+            check_n_bins(len(gti.table), self.max_bins)
+        self._time_intervals = gti
 
     @property
     def _step_options(self):
@@ -178,8 +198,8 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         result : `~gammapy_trs.TimeResolvedSpectrum`
             Fitted parameters per time bin.
         """
-        datasets = self._validate_datasets(datasets)
-        source_model = self._source_model(datasets)
+        datasets = validate_datasets(datasets)
+        source_model = get_source_model(datasets, self.source)
         parameters = SourceParameters.from_model(source_model)
         if not len(parameters):
             raise ValueError(
@@ -191,27 +211,20 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         gti = self.time_intervals if self.time_intervals is not None else datasets_gti(
             datasets, self.atol
         )
+        check_n_bins(len(gti.table), self.max_bins)
         intervals, groups = group_datasets(datasets, gti, self.atol)
+        checkpoint = self._checkpoint(datasets, intervals)
         steps = self._make_steps(source_model, parameters, groups)
         quantities = [info for step in steps for info in step.quantities()]
         meta = dict(source=source_model.name, n_dropped=len(gti.table) - len(intervals), estimator=self.tag)
         for step in steps:
             meta.update(step.meta())
 
-        n_groups = len(groups)
-        results = parallel.run_multiprocessing(
-            self.estimate_time_bin,
-            zip(
-                groups,
-                [source_model.name] * n_groups,
-                [parameters] * n_groups,
-                [steps] * n_groups,
-                [quantities] * n_groups,
-            ),
-            backend=self.parallel_backend,
-            pool_kwargs=dict(processes=self.n_jobs),
-            task_name="Time-resolved fits",
-        )
+        tasks = {
+            index: (group, source_model.name, parameters, steps, quantities)
+            for index, group in enumerate(groups)
+        }
+        results = self._run_tasks(tasks, intervals, checkpoint)
 
         declared = [
             info
@@ -220,7 +233,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         ]
         axis = TimeMapAxis.from_gti(GTI.from_time_intervals(intervals))
         return TimeResolvedSpectrum.from_bin_results(
-            results,
+            [results[index] for index in range(len(groups))],
             time_axis=axis,
             parameter_names=list(parameters.names),
             meta=meta,
@@ -252,6 +265,58 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         return fit_time_bin(
             datasets, source, parameters, fit=estimator.fit, steps=steps, quantities=quantities
         )
+
+    def _settings(self):
+        """The settings that determine the results (for the checkpoint's fingerprint)."""
+        fit = self.fit
+        return dict(
+            source=str(self.source),
+            selection=sorted(self.selection_optional),
+            options={k: str(v) for k, v in self._step_options.items() if k != "compare_to"},
+            compare_to=None if self.compare_to is None else self.compare_to.to_dict(),
+            fit=repr((fit.backend, fit.optimize_opts, fit.covariance_opts, fit.confidence_opts)),
+            atol=str(self.atol),
+        )
+
+    def _checkpoint(self, datasets, intervals):
+        if self.checkpoint is None:
+            return None
+        key = fingerprint(self._settings(), datasets, intervals)
+        return Checkpoint(self.checkpoint, key, n_bins=len(intervals))
+
+    def _run_tasks(self, tasks, intervals, checkpoint):
+        """The result of each bin, from the checkpoint or computed (and checkpointed)."""
+        done = checkpoint.load() if checkpoint is not None else {}
+        todo = {index: task for index, task in tasks.items() if index not in done}
+        try:
+            with sigterm_as_interrupt():
+                results = run_tasks(
+                    self.estimate_time_bin,
+                    todo,
+                    n_jobs=self.n_jobs,
+                    backend=self.parallel_backend,
+                    on_result=None if checkpoint is None else checkpoint.save,
+                    task_name="Time-resolved fits",
+                )
+        except WorkerLostError as error:
+            lost = ", ".join(f"{intervals[i][0].isot} - {intervals[i][1].isot}" for i in error.lost)
+            raise WorkerLostError(
+                f"{error} Lost bins: {lost}. {self._kept(checkpoint, len(done) + len(error.results))}",
+                error.results,
+                error.lost,
+            ) from None
+        except KeyboardInterrupt:
+            log.error(f"Run interrupted. {self._kept(checkpoint, None)}")
+            raise
+        results.update(done)
+        return results
+
+    @staticmethod
+    def _kept(checkpoint, n_done):
+        if checkpoint is None:
+            return "Finished bins are not kept: give checkpoint=PATH to keep them and resume."
+        n_done = "The" if n_done is None else f"{n_done}"
+        return f"{n_done} finished bins are in the checkpoint {checkpoint.path}: run again to resume."
 
     def _selection(self):
         """The selected steps with the steps they require."""
@@ -288,44 +353,3 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             options=self._step_options,
         )
         return [step.create(setup) for step in step_registry.STEPS if step.is_active(setup)]
-
-    @staticmethod
-    def _validate_datasets(datasets):
-        if isinstance(datasets, Dataset):
-            datasets = [datasets]
-        if not isinstance(datasets, (Datasets, list, tuple)):
-            raise TypeError(
-                f"datasets must be a Datasets or a list of Dataset, got {type(datasets).__name__}."
-            )
-        datasets = Datasets(datasets)
-        if len(datasets) == 0:
-            raise ValueError("No dataset given.")
-        missing = [d.name for d in datasets if d.gti is None or len(d.gti.table) == 0]
-        if missing:
-            raise ValueError(f"Datasets without a GTI cannot be placed in time: {missing}")
-        if len(datasets.models) == 0:
-            raise ValueError(
-                "The datasets have no models: set datasets.models to the source model "
-                "(and background models for 3D datasets) before running."
-            )
-        return datasets
-
-    def _source_model(self, datasets):
-        models = datasets.models
-        source = self.source
-        if isinstance(source, (int, np.integer)):
-            if not -len(models) <= source < len(models):
-                raise ValueError(
-                    f"source index {source} is out of range for {len(models)} models: "
-                    f"{models.names}"
-                )
-        elif source not in models.names:
-            raise ValueError(f"source {source!r} is not in the models: {models.names}")
-
-        model = models[source]
-        if not isinstance(model, SkyModel):
-            raise TypeError(
-                f"source {source!r} is a {type(model).__name__}, not a SkyModel; "
-                f"pick the source among {models.names}"
-            )
-        return model

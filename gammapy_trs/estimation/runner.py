@@ -1,0 +1,143 @@
+"""The per-bin tasks run in turn or in parallel, each result handed over as it finishes.
+
+Gammapy's `~gammapy.utils.parallel.run_multiprocessing` returns only when every
+task is done, and waits forever if a worker process dies. Here, with the same
+settings (``n_jobs``, ``parallel_backend`` and Gammapy's defaults), the workers
+are kept for the whole run, each bin's data is sent once, every result is
+handed to ``on_result`` (e.g. a checkpoint) as soon as it is done, and a
+worker that dies (killed, out of memory) stops the run within seconds with a
+`WorkerLostError` that names the lost bins and holds the finished ones.
+"""
+
+import concurrent.futures
+import logging
+import multiprocessing
+from concurrent.futures.process import BrokenProcessPool
+import gammapy.utils.parallel as parallel
+from gammapy.utils.pbar import progress_bar
+
+__all__ = ["WorkerLostError", "run_tasks"]
+
+log = logging.getLogger(__name__)
+
+
+class WorkerLostError(RuntimeError):
+    """A worker process died; ``results`` holds the finished tasks by index, ``lost`` the others."""
+
+    def __init__(self, message, results, lost):
+        super().__init__(message)
+        self.results = results
+        self.lost = lost
+
+
+def _n_jobs(n_jobs, backend):
+    n_jobs = parallel.N_JOBS_DEFAULT if n_jobs is None else int(n_jobs)
+    if backend == parallel.ParallelBackendEnum.multiprocessing:
+        if multiprocessing.current_process().name != "MainProcess":
+            return 1  # a worker cannot have children
+        n_jobs = min(n_jobs, multiprocessing.cpu_count())
+    return max(n_jobs, 1)
+
+
+def run_tasks(function, tasks, n_jobs=None, backend=None, on_result=None, task_name=""):
+    """Run ``function(*task)`` for each task.
+
+    Parameters
+    ----------
+    function : callable
+        Function, picklable for parallel runs.
+    tasks : dict of int to tuple
+        Arguments of each task, by index.
+    n_jobs : int, optional
+        Number of processes. Default is None, `~gammapy.utils.parallel.N_JOBS_DEFAULT`.
+    backend : {"multiprocessing", "ray"}, optional
+        Backend. Default is None, `~gammapy.utils.parallel.BACKEND_DEFAULT`.
+    on_result : callable, optional
+        Called as ``on_result(index, result)`` in this process as each task finishes.
+        Default is None.
+    task_name : str, optional
+        Label of the progress bar. Default is "".
+
+    Returns
+    -------
+    results : dict of int to object
+        Result of each task, by index.
+
+    Raises
+    ------
+    WorkerLostError
+        If a worker process died.
+    """
+    backend = parallel.ParallelBackendEnum.from_str(backend or parallel.BACKEND_DEFAULT)
+    n_jobs = _n_jobs(n_jobs, backend)
+    results = {}
+
+    def done(index, result):
+        results[index] = result
+        if on_result is not None:
+            on_result(index, result)
+
+    if n_jobs == 1 or len(tasks) <= 1:
+        for index in progress_bar(list(tasks), desc=task_name):
+            done(index, function(*tasks[index]))
+        return results
+    log.info(f"Using {n_jobs} processes ({backend.value}) to compute {task_name}")
+    if backend == parallel.ParallelBackendEnum.ray:
+        _run_ray(function, tasks, n_jobs, done, task_name)
+    else:
+        _run_processes(function, tasks, n_jobs, done, task_name)
+    return results
+
+
+def _lost(tasks, results, cause):
+    lost = sorted(set(tasks) - set(results))
+    message = (
+        f"A worker process died ({cause}) while computing tasks {lost}; "
+        f"{len(results)} of {len(tasks)} finished."
+    )
+    return WorkerLostError(message, dict(results), lost)
+
+
+def _run_processes(function, tasks, n_jobs, done, task_name):
+    finished = {}
+    executor = concurrent.futures.ProcessPoolExecutor(max_workers=n_jobs)
+    try:
+        futures = {executor.submit(function, *args): index for index, args in tasks.items()}
+        completed = concurrent.futures.as_completed(futures)
+        for _ in progress_bar(list(tasks), desc=task_name):
+            future = next(completed)
+            try:
+                result = future.result()
+            except BrokenProcessPool as error:
+                raise _lost(tasks, finished, f"{error}") from None
+            finished[futures[future]] = result
+            done(futures[future], result)
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _call(function, *args):
+    return function(*args)
+
+
+def _run_ray(function, tasks, n_jobs, done, task_name):
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=n_jobs, log_to_driver=False)
+    remote = ray.remote(max_retries=0, num_cpus=1)(_call)
+    pending = {remote.remote(function, *args): index for index, args in tasks.items()}
+    finished = {}
+    try:
+        for _ in progress_bar(list(tasks), desc=task_name):
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            index = pending.pop(ref)
+            try:
+                result = ray.get(ref)
+            except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as error:
+                raise _lost(tasks, finished, type(error).__name__) from None
+            finished[index] = result
+            done(index, result)
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)

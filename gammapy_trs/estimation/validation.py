@@ -1,0 +1,123 @@
+"""Checks of the estimator's inputs, made at the call, before any fit."""
+
+import numpy as np
+import astropy.units as u
+from gammapy.datasets import Dataset, Datasets, MapDataset, MapDatasetOnOff
+from gammapy.modeling.models import SkyModel
+
+__all__ = ["validate_datasets", "source_model", "energy", "positive", "check_n_bins"]
+
+
+def energy(value, name):
+    """``value`` as an energy `~astropy.units.Quantity`, or a ValueError naming ``name``."""
+    try:
+        quantity = u.Quantity(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be an energy such as '1 TeV', got {value!r}.") from error
+    if not quantity.unit.is_equivalent(u.TeV) or quantity.size != 1 or not np.isfinite(quantity):
+        raise ValueError(f"{name} must be one finite energy such as '1 TeV', got {value!r}.")
+    return quantity
+
+
+def positive(value, name):
+    """``value`` as a positive finite float, or a ValueError naming ``name``."""
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}.")
+    return value
+
+
+def check_n_bins(n_bins, max_bins):
+    """A ValueError if ``n_bins`` is above ``max_bins``."""
+    if max_bins is not None and n_bins > max_bins:
+        raise ValueError(
+            f"{n_bins} time bins is more than max_bins={max_bins}: use wider bins, or raise "
+            "max_bins if so many bins are meant."
+        )
+
+
+def _check_counts(dataset):
+    """Counts (and OFF counts) present, finite and non-negative."""
+    for name in ("counts", "counts_off") if isinstance(dataset, MapDatasetOnOff) else ("counts",):
+        data = getattr(dataset, name)
+        if data is None:
+            raise ValueError(f"Dataset {dataset.name!r} has no {name}.")
+        if not np.all(np.isfinite(data.data)):
+            raise ValueError(f"Dataset {dataset.name!r} has non-finite {name}.")
+        if np.any(data.data < 0):
+            raise ValueError(f"Dataset {dataset.name!r} has negative {name}.")
+
+
+def validate_datasets(datasets):
+    """The datasets as `~gammapy.datasets.Datasets`, checked for what the estimator needs.
+
+    Supported are Gammapy's map and spectrum datasets (`~gammapy.datasets.MapDataset`,
+    `~gammapy.datasets.SpectrumDataset`) with a background, and their on-off
+    versions with OFF counts, each with a GTI, finite non-negative counts, and
+    models set.
+
+    Parameters
+    ----------
+    datasets : `~gammapy.datasets.Datasets`, list of `~gammapy.datasets.Dataset` or `~gammapy.datasets.Dataset`
+        Datasets.
+
+    Returns
+    -------
+    datasets : `~gammapy.datasets.Datasets`
+        Datasets.
+    """
+    if isinstance(datasets, Dataset):
+        datasets = [datasets]
+    if not isinstance(datasets, (Datasets, list, tuple)):
+        raise TypeError(
+            f"datasets must be a Datasets or a list of Dataset, got {type(datasets).__name__}."
+        )
+    datasets = Datasets(datasets)
+    if len(datasets) == 0:
+        raise ValueError("No dataset given.")
+    unsupported = {d.name: type(d).__name__ for d in datasets if not isinstance(d, MapDataset)}
+    if unsupported:
+        raise TypeError(
+            f"Unsupported dataset types {unsupported}: the estimator fits counts datasets "
+            "(MapDataset, SpectrumDataset and their OnOff versions)."
+        )
+    no_background = [
+        d.name for d in datasets if not isinstance(d, MapDatasetOnOff) and d.background is None
+    ]
+    if no_background:
+        raise ValueError(
+            f"Datasets without a background: {no_background}. Give a background map (or use "
+            "on-off datasets, e.g. SpectrumDatasetOnOff with OFF counts)."
+        )
+    missing = [d.name for d in datasets if d.gti is None or len(d.gti.table) == 0]
+    if missing:
+        raise ValueError(f"Datasets without a GTI cannot be placed in time: {missing}")
+    for dataset in datasets:
+        _check_counts(dataset)
+    if len(datasets.models) == 0:
+        raise ValueError(
+            "The datasets have no models: set datasets.models to the source model "
+            "(and background models for 3D datasets) before running."
+        )
+    return datasets
+
+
+def source_model(datasets, source):
+    """The source `~gammapy.modeling.models.SkyModel`, by name or index in ``datasets.models``."""
+    models = datasets.models
+    if isinstance(source, (int, np.integer)):
+        if not -len(models) <= source < len(models):
+            raise ValueError(
+                f"source index {source} is out of range for {len(models)} models: "
+                f"{models.names}"
+            )
+    elif source not in models.names:
+        raise ValueError(f"source {source!r} is not in the models: {models.names}")
+
+    model = models[source]
+    if not isinstance(model, SkyModel):
+        raise TypeError(
+            f"source {source!r} is a {type(model).__name__}, not a SkyModel; "
+            f"pick the source among {models.names}"
+        )
+    return model
