@@ -1,6 +1,7 @@
 """Run a time-resolved analysis described by a `~gammapy_trs.config.TRSConfig`."""
 
 import logging
+import shutil
 from pathlib import Path
 import astropy.units as u
 from astropy.coordinates import SkyCoord
@@ -61,6 +62,7 @@ def _intervals(config, observations, region):
         criterion=cfg.criterion,
         threshold=cfg.threshold,
         max_gap=cfg.max_gap,
+        max_bins=cfg.max_bins,
         energy_min=u.Quantity(config.energy_axis.min),
         energy_max=u.Quantity(config.energy_axis.max),
     )
@@ -84,19 +86,49 @@ def _model(config):
     return SkyModel(spectral_model=spectral, name=cfg.name)
 
 
-def run_analysis(config):
+CHECKPOINT = "checkpoint"
+"""Folder of the checkpoint in the output folder, removed once the result is written."""
+
+
+def _output_folder(config, resume):
+    """The output folder, made and checked writable before any work; the checkpoint in it."""
+    output = Path(config.output.path)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        probe = output / ".gammapy-trs-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(f"output.path: cannot write to {output} ({error.strerror or error})") from None
+    checkpoint = output / CHECKPOINT
+    if checkpoint.exists() and not resume:
+        raise ConfigError(
+            f"{checkpoint} holds the finished bins of an interrupted run: continue it with "
+            "--resume, or remove that folder to start again."
+        )
+    return output, checkpoint
+
+
+def run_analysis(config, resume=False):
     """Data store to result: select, bin, reduce in time slices, fit each bin, write.
+
+    Each finished bin is kept in ``<output.path>/checkpoint`` until the result
+    is written, so that an interrupted run can be resumed.
 
     Parameters
     ----------
-    config : `~gammapy_trs.config.TRSConfig`
+    config : `~gammapy_trs.app.config.TRSConfig`
         Configuration.
+    resume : bool, optional
+        Continue an interrupted run from its checkpoint (only the missing bins
+        are fitted). Default is False.
 
     Returns
     -------
     result : `~gammapy_trs.TimeResolvedSpectrum`
         The result, also written to ``config.output.path``.
     """
+    output, checkpoint = _output_folder(config, resume)
     if config.on_region.containment_correction and "psf" not in config.data.required_irf:
         raise ConfigError(
             "on_region.containment_correction needs a PSF: add psf to data.required_irf "
@@ -138,12 +170,12 @@ def run_analysis(config):
         compare_to=compare,
         n_jobs=est.n_jobs,
         parallel_backend=est.parallel_backend,
+        max_bins=config.binning.max_bins,
+        checkpoint=checkpoint,
     )
     result = estimator.run(datasets)
-
-    output = Path(config.output.path)
-    output.mkdir(parents=True, exist_ok=True)
     result.write(output / f"time_resolved_spectrum.{config.output.format}", overwrite=True)
+    shutil.rmtree(checkpoint)
     if config.output.plots:
         _plots(result, output)
     return result

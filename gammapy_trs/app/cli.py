@@ -61,14 +61,23 @@ def config():
 
 @cli.command("run")
 @click.argument("config_file", metavar="CONFIG.yaml", type=click.Path(dir_okay=False, path_type=Path))
-def run(config_file):
-    """Run the time-resolved analysis described by a configuration file."""
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted run: only the bins not in OUTPUT/checkpoint are fitted.",
+)
+def run(config_file, resume):
+    """Run the time-resolved analysis described by a configuration file.
+
+    Each finished bin is kept in the output folder's checkpoint/ until the
+    result is written; after an interruption, run again with --resume.
+    """
     from .analysis import run_analysis
     from .config import ConfigError, TRSConfig
 
     try:
         config = TRSConfig.read(config_file)
-        result = run_analysis(config)
+        result = run_analysis(config, resume=resume)
     except (ConfigError, ValueError, TypeError) as error:
         # the package's errors name what to change: show them without a traceback
         raise click.ClickException(str(error)) from None

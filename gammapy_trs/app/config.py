@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Literal, Optional
 import yaml
 from astropy.time import Time
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 import astropy.units as u
 from ..binning import BINNING_METHODS, CRITERIA
 from ..estimation.steps import selectable_steps
@@ -51,6 +51,11 @@ class OnRegionConfig(_Base):
         return _quantity(value, "deg")
 
 
+def _check_range(low, high, names):
+    if not u.Quantity(low) < u.Quantity(high):
+        raise ValueError(f"{names[0]} ({low}) must be below {names[1]} ({high})")
+
+
 class EnergyAxisConfig(_Base):
     min: str
     max: str
@@ -60,6 +65,11 @@ class EnergyAxisConfig(_Base):
     @classmethod
     def _energy(cls, value):
         return _quantity(value, "TeV")
+
+    @model_validator(mode="after")
+    def _range(self):
+        _check_range(self.min, self.max, ("min", "max"))
+        return self
 
 
 class BinningConfig(_Base):
@@ -71,6 +81,7 @@ class BinningConfig(_Base):
     criterion: Literal[CRITERIA] = "significance"
     threshold: float = 5.0
     max_gap: str = "30 min"
+    max_bins: int = Field(100_000, gt=0)
 
     @field_validator("start", "stop")
     @classmethod
@@ -85,7 +96,10 @@ class BinningConfig(_Base):
     @field_validator("width", "max_gap")
     @classmethod
     def _duration(cls, value):
-        return _quantity(value, "s")
+        value = _quantity(value, "s")
+        if not u.Quantity(value) > 0 * u.s:
+            raise ValueError(f"expected a positive duration, got {value!r}")
+        return value
 
 
 class ModelConfig(_Base):
@@ -107,6 +121,11 @@ class EstimatorConfig(_Base):
     @classmethod
     def _energy(cls, value):
         return _quantity(value, "TeV")
+
+    @model_validator(mode="after")
+    def _range(self):
+        _check_range(self.energy_min, self.energy_max, ("energy_min", "energy_max"))
+        return self
 
 
 class OutputConfig(_Base):
@@ -182,6 +201,7 @@ binning:
   criterion: significance       # adaptive: significance | excess | snr
   threshold: 5.0                # adaptive: minimum of the criterion per bin
   max_gap: 30 min               # adaptive: no bin spans a longer gap
+  max_bins: 100000              # refuse more bins than this (e.g. a width of 1 ms)
 model:
   type: PowerLaw                # PowerLaw | LogParabola | ExpCutoffPowerLaw
   name: pks2155

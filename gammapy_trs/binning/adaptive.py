@@ -132,7 +132,7 @@ def adaptive_from_observations(observations, on_region, options):
     fine = [
         interval
         for start, stop in observation_intervals(observations)
-        for interval in fixed_width_intervals(start, stop, options.width)
+        for interval in fixed_width_intervals(start, stop, options.width, max_bins=options.max_bins)
     ]
     n_off = count_in_intervals(times["off"], fine)
     weighted = count_in_intervals(times["off"], fine, weights=times["alpha_off"])

@@ -8,7 +8,7 @@ from .intervals import as_gti, interval_pairs, observations_span
 __all__ = ["fixed_width_intervals", "observation_intervals"]
 
 
-def fixed_width_intervals(time_start, time_stop, width):
+def fixed_width_intervals(time_start, time_stop, width, max_bins=100_000):
     """Contiguous intervals of a fixed width; the last one ends at ``time_stop``.
 
     Parameters
@@ -17,6 +17,10 @@ def fixed_width_intervals(time_start, time_stop, width):
         Range to cover.
     width : `~astropy.units.Quantity` or str
         Bin width.
+    max_bins : int, optional
+        Largest number of bins; more raise a ValueError before any is made (a
+        guard against a unit slip such as ``1 ms``). None for no limit.
+        Default is 100000.
 
     Returns
     -------
@@ -31,6 +35,11 @@ def fixed_width_intervals(time_start, time_stop, width):
     if width <= 0 * u.s:
         raise ValueError(f"width must be positive, got {width}.")
     n_bins = int(np.ceil((duration / width).to_value("") - 1e-9))
+    if max_bins is not None and n_bins > max_bins:
+        raise ValueError(
+            f"{n_bins} bins of {width} from {time_start.isot} to {time_stop.isot} is more than "
+            f"max_bins={max_bins}: use wider bins, or raise max_bins."
+        )
     edges = time_start + np.arange(n_bins + 1) * width
     edges[-1] = time_stop
     return interval_pairs(edges[:-1], edges[1:])
@@ -77,7 +86,7 @@ def fixed_from_observations(observations, on_region, options):
     first, last = observations_span(observations)
     start = Time(options.start) if options.start else first
     stop = Time(options.stop) if options.stop else last
-    return fixed_width_intervals(start, stop, options.width)
+    return fixed_width_intervals(start, stop, options.width, max_bins=options.max_bins)
 
 
 def per_observation(observations, on_region, options):

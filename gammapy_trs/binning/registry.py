@@ -34,6 +34,8 @@ class BinningOptions:
         Largest gap an adaptive bin spans. Default is "30 min".
     energy_min, energy_max : `~astropy.units.Quantity`, optional
         Energy range of the events counted. Default is None, all.
+    max_bins : int, optional
+        Largest number of fixed-width bins. Default is 100000.
     """
 
     start: Optional[object] = None
@@ -45,6 +47,7 @@ class BinningOptions:
     max_gap: object = "30 min"
     energy_min: Optional[object] = None
     energy_max: Optional[object] = None
+    max_bins: Optional[int] = 100_000
 
 
 BINNING_METHODS = {

@@ -7,7 +7,7 @@ import astropy.units as u
 from astropy.table import Table
 from astropy.time import Time
 from gammapy.maps import Map, RegionGeom, TimeMapAxis
-from .formats import FORMATS, get_format
+from .formats import read_result, write_result
 from .lightcurve import to_lightcurve
 from .plotting import plot_correlation, plot_parameter
 from .quantities import CORE_QUANTITIES
@@ -237,21 +237,28 @@ class TimeResolvedSpectrum:
     def write(self, filename, format=None, overwrite=False):
         """Write to a FITS or ECSV file, with the per-bin models.
 
+        The file is written atomically: a temporary file in the same folder,
+        then moved into place, so that an interrupted write leaves any old file
+        whole. FITS files carry checksums, verified by `read`.
+
         Parameters
         ----------
         filename : str or `~pathlib.Path`
-            File name; ``.fits``, ``.fits.gz`` or ``.ecsv``.
+            File name; ``.fits``, ``.fits.gz``, ``.ecsv`` or ``.ecsv.gz`` (any case;
+            the format is that of the last suffix before ``.gz``).
         format : {"fits", "ecsv"}, optional
             Format. Default is None, taken from the file name.
         overwrite : bool, optional
             Overwrite an existing file. Default is False.
         """
-        write, _ = FORMATS[get_format(filename, format)]
-        write(self.to_table(), self.models, filename, overwrite=overwrite)
+        write_result(self.to_table(), self.models, filename, format=format, overwrite=overwrite)
 
     @classmethod
     def read(cls, filename, format=None):
         """Read from a file written by `write`.
+
+        A file that is not a result, or whose checksums do not match, raises
+        `~gammapy_trs.result.formats.NotAResultError`.
 
         Parameters
         ----------
@@ -265,8 +272,7 @@ class TimeResolvedSpectrum:
         spectrum : `TimeResolvedSpectrum`
             Container.
         """
-        _, read = FORMATS[get_format(filename, format)]
-        table, models = read(filename)
+        table, models = read_result(filename, format=format)
         return cls.from_table(table, models=models)
 
     def slice_by_idx(self, idx):

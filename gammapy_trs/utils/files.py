@@ -19,7 +19,9 @@ def atomic_write(path, write):
         Called with the temporary file's path; writes the content there.
     """
     path = Path(path)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # the temporary name ends as the file does (e.g. .fits.gz), for writers that look at it
+    suffix = ".tmp" + "".join(path.suffixes[-2:])
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
     os.close(handle)
     try:
         write(Path(tmp))

@@ -2,14 +2,17 @@
 
 A format is a pair of functions ``write(table, models, filename, overwrite)``
 and ``read(filename) -> (table, models)``; a new format is one module plus one
-entry in `FORMATS`.
+entry in `FORMATS`. `write_result` writes every format atomically (a
+temporary file in the same folder, then moved into place), so that an
+interrupted write leaves the old file whole.
 """
 
 from pathlib import Path
+from ...utils.files import atomic_write
 from .ecsv import read_ecsv, write_ecsv
-from .fits import read_fits, write_fits
+from .fits import NotAResultError, read_fits, write_fits
 
-__all__ = ["FORMATS", "get_format"]
+__all__ = ["FORMATS", "NotAResultError", "get_format", "read_result", "write_result"]
 
 FORMATS = {
     "fits": (write_fits, read_fits),
@@ -34,11 +37,61 @@ def get_format(filename, format=None):
         A key of `FORMATS`.
     """
     if format is None:
-        suffixes = Path(filename).suffixes
-        format = suffixes[0].lstrip(".") if suffixes else ""
+        suffixes = [suffix.lower() for suffix in Path(filename).suffixes]
+        if suffixes and suffixes[-1] == ".gz":
+            suffixes = suffixes[:-1]
+        format = suffixes[-1].lstrip(".") if suffixes else ""
     if format not in FORMATS:
         raise ValueError(
             f"Unknown format {format!r} for {filename}; use one of {tuple(FORMATS)} "
-            "(or a .fits, .fits.gz or .ecsv file name)."
+            "(or a .fits, .fits.gz, .ecsv or .ecsv.gz file name, any case)."
         )
     return format
+
+
+def write_result(table, models, filename, format=None, overwrite=False):
+    """Write a result's table and models atomically in a format of `FORMATS`.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        Table.
+    models : list of `~gammapy.modeling.models.SkyModel`
+        Per-bin models.
+    filename : str or `~pathlib.Path`
+        File name.
+    format : str, optional
+        Format. Default is None, from the file name.
+    overwrite : bool, optional
+        Overwrite an existing file. Default is False.
+    """
+    write, _ = FORMATS[get_format(filename, format)]
+    filename = Path(filename)
+    if filename.exists() and not overwrite:
+        raise FileExistsError(f"{filename} already exists: use overwrite=True to replace it.")
+    # the temporary file keeps the name's suffixes, so that compression follows them
+    atomic_write(filename, lambda tmp: write(table, models, tmp, overwrite=True))
+
+
+def read_result(filename, format=None):
+    """Read a result's table and models, in a format of `FORMATS`.
+
+    Parameters
+    ----------
+    filename : str or `~pathlib.Path`
+        File name.
+    format : str, optional
+        Format. Default is None, from the file name.
+
+    Returns
+    -------
+    table, models : `~astropy.table.Table`, list of `~gammapy.modeling.models.SkyModel`
+        Table and per-bin models.
+    """
+    _, read = FORMATS[get_format(filename, format)]
+    if not Path(filename).is_file():
+        raise FileNotFoundError(f"No file {filename}.")
+    table, models = read(filename)
+    if len(models) != len(table):
+        raise NotAResultError(f"{filename}: {len(models)} models for {len(table)} bins: the file is damaged.")
+    return table, models

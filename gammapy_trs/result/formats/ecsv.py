@@ -1,5 +1,7 @@
-"""ECSV files: the table, with the per-bin models in its meta data."""
+"""ECSV files: the table, with the per-bin models in its meta data (``.gz`` allowed)."""
 
+import gzip
+import io
 from astropy.table import Table
 from .models import model_from_dict, model_to_dict
 
@@ -16,7 +18,7 @@ def write_ecsv(table, models, filename, overwrite=False):
     models : list of `~gammapy.modeling.models.SkyModel`
         Per-bin models.
     filename : str or `~pathlib.Path`
-        File name.
+        File name (``.gz`` for a compressed file).
     overwrite : bool, optional
         Overwrite an existing file. Default is False.
     """
@@ -24,7 +26,13 @@ def write_ecsv(table, models, filename, overwrite=False):
     for name in ("time_min", "time_max"):
         table[name].precision = 9
     table.meta["MODELS"] = [model_to_dict(model) for model in models]
-    table.write(filename, format="ascii.ecsv", overwrite=overwrite)
+    if str(filename).lower().endswith(".gz"):
+        text = io.StringIO()
+        table.write(text, format="ascii.ecsv")
+        with gzip.open(filename, "wt" if overwrite else "xt") as handle:
+            handle.write(text.getvalue())
+    else:
+        table.write(filename, format="ascii.ecsv", overwrite=overwrite)
 
 
 def read_ecsv(filename):
@@ -42,6 +50,16 @@ def read_ecsv(filename):
     models : list of `~gammapy.modeling.models.SkyModel`
         Per-bin models.
     """
-    table = Table.read(filename, format="ascii.ecsv")
+    from .fits import NotAResultError
+
+    try:
+        table = Table.read(filename, format="ascii.ecsv")
+    except Exception as error:  # noqa: BLE001 -- any parse error: not our file
+        raise NotAResultError(f"{filename} is not a TimeResolvedSpectrum file: {error}") from None
+    if "MODELS" not in table.meta or not {"time_min", "time_max", "success"} <= set(table.colnames):
+        raise NotAResultError(
+            f"{filename} is not a TimeResolvedSpectrum file: no MODELS meta data or no "
+            "time_min, time_max and success columns."
+        )
     models = [model_from_dict(m) for m in table.meta.pop("MODELS")]
     return table, models

@@ -1,4 +1,7 @@
-"""FITS files: the table in HDU ``TIME_RESOLVED_SPECTRUM``, the models in HDU ``MODELS``."""
+"""FITS files: the table in HDU ``TIME_RESOLVED_SPECTRUM``, the models in HDU ``MODELS``.
+
+Every HDU carries ``CHECKSUM`` and ``DATASUM`` cards; reading verifies them.
+"""
 
 import warnings
 import numpy as np
@@ -8,16 +11,21 @@ from astropy.io.fits.verify import VerifyWarning
 from astropy.table import Table
 from .models import model_from_dict, model_to_dict
 
-__all__ = ["write_fits", "read_fits"]
+__all__ = ["write_fits", "read_fits", "NotAResultError"]
 
 TABLE_HDU = "TIME_RESOLVED_SPECTRUM"
 MODELS_HDU = "MODELS"
 
 
+class NotAResultError(ValueError):
+    """The file is not a TimeResolvedSpectrum file (or is damaged)."""
+
+
 def write_fits(table, models, filename, overwrite=False):
     """Write the table and the per-bin models (YAML) with their covariance matrices.
 
-    Column descriptions are written as ``TCOMMn`` cards.
+    Column descriptions are written as ``TCOMMn`` cards, and every HDU gets
+    FITS checksums.
 
     Parameters
     ----------
@@ -26,7 +34,7 @@ def write_fits(table, models, filename, overwrite=False):
     models : list of `~gammapy.modeling.models.SkyModel`
         Per-bin models.
     filename : str or `~pathlib.Path`
-        File name.
+        File name (``.gz`` for a compressed file).
     overwrite : bool, optional
         Overwrite an existing file. Default is False.
     """
@@ -45,11 +53,20 @@ def write_fits(table, models, filename, overwrite=False):
             hdulist[1].header[f"TCOMM{idx}"] = column.info.description
     hdulist[1].name = TABLE_HDU
     hdulist[2].name = MODELS_HDU
-    hdulist.writeto(filename, overwrite=overwrite)
+    hdulist.writeto(filename, overwrite=overwrite, checksum=True)
+
+
+def _verify(hdulist, filename):
+    for hdu in hdulist:
+        if "CHECKSUM" in hdu.header and (hdu.verify_checksum() != 1 or hdu.verify_datasum() != 1):
+            raise NotAResultError(
+                f"{filename}: the checksum of HDU {hdu.name or 'PRIMARY'} does not match its "
+                "content: the file is damaged."
+            )
 
 
 def read_fits(filename):
-    """Read the table and the per-bin models written by `write_fits`.
+    """Read the table and the per-bin models written by `write_fits`, checking the checksums.
 
     Parameters
     ----------
@@ -63,18 +80,30 @@ def read_fits(filename):
     models : list of `~gammapy.modeling.models.SkyModel`
         Per-bin models.
     """
-    table = Table.read(filename, hdu=TABLE_HDU, astropy_native=True)
-    header = fits.getheader(filename, extname=TABLE_HDU)
-    for idx, name in enumerate(table.colnames, start=1):
-        table[name].info.description = header.get(f"TCOMM{idx}")
-        table.meta.pop(f"TCOMM{idx}", None)
-    models_table = Table.read(filename, hdu=MODELS_HDU)
+    try:
+        hdulist = fits.open(filename, memmap=False)
+    except OSError as error:
+        raise NotAResultError(f"{filename} is not a TimeResolvedSpectrum file: {error}") from None
+    with hdulist:
+        names = [hdu.name for hdu in hdulist]
+        if TABLE_HDU not in names or MODELS_HDU not in names:
+            raise NotAResultError(
+                f"{filename} is not a TimeResolvedSpectrum file: it has no {TABLE_HDU} and "
+                f"{MODELS_HDU} HDUs (it has {names})."
+            )
+        _verify(hdulist, filename)
+        table = Table.read(hdulist[TABLE_HDU], astropy_native=True)
+        header = hdulist[TABLE_HDU].header
+        for idx, name in enumerate(table.colnames, start=1):
+            table[name].info.description = header.get(f"TCOMM{idx}")
+            table.meta.pop(f"TCOMM{idx}", None)
+        models_table = Table.read(hdulist[MODELS_HDU])
     models = [
         model_from_dict(
             {"model": yaml.safe_load(str(row["model"])), "covariance": row["covariance"]}
         )
         for row in models_table
     ]
-    for key in ("EXTNAME",):
+    for key in ("EXTNAME", "CHECKSUM", "DATASUM"):
         table.meta.pop(key, None)
     return table, models
