@@ -58,7 +58,12 @@ def fingerprint(settings, datasets, intervals):
     """
     digest = hashlib.sha256()
     digest.update(yaml.safe_dump(settings, sort_keys=True).encode())
-    digest.update(yaml.safe_dump(datasets.models.to_dict(full_output=True), sort_keys=True).encode())
+    for model in datasets.models:
+        # the parameters as numbers: Gammapy writes an error of 0 as 0 or 0.0 by its history
+        digest.update(f"{type(model).__name__}/{model.name}/{model.datasets_names}".encode())
+        for par in model.parameters:
+            state = (par.name, str(par.unit), par.frozen, par.value, par.error, par.min, par.max)
+            digest.update(repr(tuple(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in state)).encode())
     for t_min, t_max in intervals:
         digest.update(f"{t_min.utc.isot}/{t_max.utc.isot}".encode())
     for dataset in datasets:

@@ -1,5 +1,6 @@
 """Integral and energy fluxes of the fitted model, with propagated errors."""
 
+import numpy as np
 from ...result.quantities import QuantityInfo
 from ...utils.fluxes import EFLUX_UNIT, FLUX_UNIT, integral_fluxes, model_fluxes
 from .base import BinStep
@@ -11,11 +12,13 @@ class FluxStep(BinStep):
     """Integral flux ``flux`` and energy flux ``eflux`` between ``energy_min`` and ``energy_max``.
 
     Errors are propagated to first order from the bin's covariance
-    (`~gammapy_trs.utils.fluxes.integral_fluxes`). With the "ul" step, the
-    fluxes of the model at the upper limit are ``flux_ul`` and ``eflux_ul``.
+    (`~gammapy_trs.utils.fluxes.integral_fluxes`); they are NaN where the fit
+    failed. With the "ul" step, the fluxes of the model at the upper limit are
+    ``flux_ul`` and ``eflux_ul``, also where the fit failed.
     """
 
     name = "flux"
+    runs_on_failed_fit = True  # the fluxes at the upper limit; the fluxes themselves stay NaN
 
     def __init__(self, setup):
         super().__init__(setup)
@@ -42,7 +45,9 @@ class FluxStep(BinStep):
         return dict(energy_min=str(self.energy_min), energy_max=str(self.energy_max))
 
     def run(self, context):
-        quantities = integral_fluxes(context.model.spectral_model, self.energy_min, self.energy_max)
+        quantities = {}
+        if np.isfinite(context.stat):
+            quantities = integral_fluxes(context.model.spectral_model, self.energy_min, self.energy_max)
         ul_model = context.shared.get("ul_model")
         if ul_model is not None:
             quantities["flux_ul"], quantities["eflux_ul"] = model_fluxes(

@@ -1,0 +1,349 @@
+"""Fault injection: each way a bin, a worker, a file or an input can go wrong, and what it gives.
+
+Flags and errors (see the statistics page of the docs):
+- a failed fit: ``success=False``, NaN for every fitted value and error, ``stat``, ``npred``,
+  TS, profile errors and fluxes, and the reason in ``fit_message``;
+- an invalid MINOS interval: NaN ``<par>_errn`` and ``<par>_errp``;
+- an upper limit (``is_ul``) wherever sqrt_ts is below the threshold or the fit failed,
+  always finite and positive;
+- invalid inputs, unsupported models and dead workers: an error at the call, naming the fault.
+"""
+
+import os
+import time
+import astropy.units as u
+import numpy as np
+import pytest
+from astropy.io import fits
+from numpy.testing import assert_allclose
+from gammapy.datasets import Datasets, FluxPointsDataset, SpectrumDataset
+from gammapy.estimators import FluxPoints
+from gammapy.modeling import Fit
+from gammapy.modeling.models import (
+    CompoundSpectralModel,
+    PowerLawSpectralModel,
+    SkyModel,
+)
+from gammapy_trs import TimeResolvedSpectrum, TimeResolvedSpectrumEstimator
+from gammapy_trs.estimation.checkpoint import CheckpointMismatchError
+from gammapy_trs.estimation.runner import WorkerLostError
+from gammapy_trs.result.formats import NotAResultError, get_format
+from gammapy_trs.samples.simulate import simulate_onoff_datasets
+from conftest import AMPLITUDE_UNIT, make_intervals, power_law_model
+
+SHORT = make_intervals(6, width=2 * u.s)
+
+
+@pytest.fixture(scope="module")
+def short_bins():
+    """Six 2-s bins of a bright flare (seed 5): two have no counts at all, one fit fails."""
+    truth = PowerLawSpectralModel(index=3, amplitude=1e-10 * AMPLITUDE_UNIT)
+    datasets = simulate_onoff_datasets(SHORT, truth, random_state=5)
+    datasets.models = power_law_model()
+    return datasets
+
+
+@pytest.fixture(scope="module")
+def short_result(short_bins):
+    return TimeResolvedSpectrumEstimator(time_intervals=SHORT, selection_optional="all").run(short_bins)
+
+
+def test_empty_and_failed_bins_get_positive_upper_limits(short_bins, short_result):
+    counts = [int(d.counts.data.sum()) for d in short_bins]
+    assert counts == [2, 0, 3, 0, 1, 2]
+    ul = short_result.quantity("amplitude_ul").to_value(AMPLITUDE_UNIT)
+    is_ul = short_result.quantity("is_ul")
+    assert list(is_ul) == [True, True, False, True, True, True]
+    assert np.all(np.isfinite(ul[is_ul])) and np.all(ul[is_ul] > 0)
+    # the two bins without counts have the same exposure: the same limit, fit or no fit
+    assert_allclose(ul[1], ul[3], rtol=1e-6)
+    assert_allclose(ul[1], 3.1845e-10, rtol=1e-3)
+    amplitude = short_result.quantity("amplitude").to_value(AMPLITUDE_UNIT)
+    ok = is_ul & short_result.success
+    assert np.all(ul[ok] > amplitude[ok])
+    flux_ul = short_result.quantity("flux_ul")
+    assert np.all(np.isfinite(flux_ul[is_ul])) and np.all(flux_ul[is_ul] > 0)
+
+
+def test_failed_fit_stores_nan_and_the_reason(short_result):
+    failed = ~short_result.success
+    assert list(failed) == [False, True, False, False, False, False]
+    for name in ("index", "index_err", "amplitude", "amplitude_err", "stat", "npred", "ts",
+                 "sqrt_ts", "index_errn", "amplitude_errp", "flux", "flux_err", "eflux"):
+        assert np.isnan(short_result.quantity(name)[1]), name
+    message = short_result.quantity("fit_message")
+    assert "Optimization failed" in message[1]
+    assert message[0] == "Optimization terminated successfully."
+    model = short_result.models[1]
+    assert np.isnan(model.spectral_model.index.value)
+    assert short_result.quantity("counts")[1] == 0  # the data stay
+
+
+class InvalidMinos(Fit):
+    def confidence(self, *args, **kwargs):
+        result = super().confidence(*args, **kwargs)
+        return dict(result, success=False, message="Minos terminated, but result is invalid.")
+
+
+def test_invalid_minos_intervals_are_nan(flare_datasets, flare_intervals):
+    estimator = TimeResolvedSpectrumEstimator(
+        time_intervals=flare_intervals, selection_optional=["errn-errp"], fit=InvalidMinos()
+    )
+    result = estimator.run(flare_datasets)
+    for name in ("index_errn", "index_errp", "amplitude_errn", "amplitude_errp"):
+        assert np.all(np.isnan(result.quantity(name))), name
+    assert result.success.all()
+
+
+def compound_model(linked=False):
+    first = PowerLawSpectralModel(index=2.5, amplitude=5e-11 * AMPLITUDE_UNIT)
+    second = PowerLawSpectralModel(index=3.5, amplitude=5e-11 * AMPLITUDE_UNIT)
+    if linked:
+        second.index = first.index
+    return SkyModel(spectral_model=CompoundSpectralModel(first, second, np.add), name="source")
+
+
+def test_compound_source_ts_against_the_whole_source(flare_datasets, flare_intervals, tmp_path):
+    flare_datasets.models = compound_model()
+    estimator = TimeResolvedSpectrumEstimator(
+        time_intervals=flare_intervals[:2], selection_optional=["ts", "flux"]
+    )
+    result = estimator.run(flare_datasets)
+    assert result.parameter_names == [
+        "spectral.model1.index", "spectral.model1.amplitude",
+        "spectral.model2.index", "spectral.model2.amplitude",
+    ]
+    # the whole source against nothing: about the TS of the single power law
+    single = Datasets([d.copy(name=d.name) for d in flare_datasets])
+    single.models = power_law_model()
+    reference = TimeResolvedSpectrumEstimator(
+        time_intervals=flare_intervals[:2], selection_optional=["ts"]
+    ).run(single)
+    assert_allclose(result.quantity("ts"), reference.quantity("ts"), rtol=0.02)
+    assert np.all(result.quantity("ts") > 300)
+    result.write(tmp_path / "compound.fits")
+    read = TimeResolvedSpectrum.read(tmp_path / "compound.fits")
+    assert read.parameter_names == result.parameter_names
+
+
+def test_compound_source_upper_limit_is_refused_at_the_call(flare_datasets, flare_intervals):
+    flare_datasets.models = compound_model()
+    estimator = TimeResolvedSpectrumEstimator(time_intervals=flare_intervals, selection_optional=["ul"])
+    with pytest.raises(ValueError, match=r"needs a source model with one free norm.*has 2"):
+        estimator.run(flare_datasets)
+
+
+def test_linked_parameter_fitted_once_and_written(flare_datasets, flare_intervals, tmp_path):
+    flare_datasets.models = compound_model(linked=True)
+    estimator = TimeResolvedSpectrumEstimator(
+        time_intervals=flare_intervals[:2], selection_optional=["ts"]
+    )
+    result = estimator.run(flare_datasets)
+    assert result.parameter_names == ["index", "spectral.model1.amplitude", "spectral.model2.amplitude"]
+    result.write(tmp_path / "linked.fits")
+    assert TimeResolvedSpectrum.read(tmp_path / "linked.fits").n_bins == 2
+
+
+def test_ul_meta_keys_are_valid_fits_keywords(flare_datasets, flare_intervals, tmp_path):
+    first = PowerLawSpectralModel(index=2.5, amplitude=1e-10 * AMPLITUDE_UNIT)
+    second = PowerLawSpectralModel(index=3.0, amplitude=1e-12 * AMPLITUDE_UNIT)
+    second.amplitude.frozen = True
+    flare_datasets.models = SkyModel(
+        spectral_model=CompoundSpectralModel(first, second, np.add), name="source"
+    )
+    result = TimeResolvedSpectrumEstimator(
+        time_intervals=flare_intervals[:2], selection_optional=["ul"], sqrt_ts_threshold_ul=1e3
+    ).run(flare_datasets)
+    assert "ul_shape_spectral_model1_index" in result.meta
+    result.write(tmp_path / "meta.fits")
+    assert TimeResolvedSpectrum.read(tmp_path / "meta.fits").meta == result.meta
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        (lambda ds: Datasets([SpectrumDataset(counts=ds[0].counts, exposure=ds[0].exposure,
+                                              edisp=ds[0].edisp, gti=ds[0].gti, name="nobkg")]),
+         ValueError, "without a background"),
+        (lambda ds: _set(ds, "counts", np.nan), ValueError, "non-finite counts"),
+        (lambda ds: _set(ds, "counts_off", -1), ValueError, "negative counts_off"),
+    ],
+)
+def test_invalid_datasets_are_refused_before_any_fit(flare_datasets, change, error, match):
+    datasets = change(flare_datasets)
+    if len(datasets.models) == 0:
+        datasets.models = power_law_model()
+    with pytest.raises(error, match=match):
+        TimeResolvedSpectrumEstimator().run(datasets)
+
+
+def _set(datasets, name, value):
+    data = getattr(datasets[0], name)
+    setattr(datasets[0], name, data.copy(data=data.data.astype(float)))
+    getattr(datasets[0], name).data[0] = value
+    return datasets
+
+
+def test_flux_points_dataset_refused_without_data():
+    dataset = FluxPointsDataset(
+        data=FluxPoints.from_table(_flux_points_table(), sed_type="dnde"), name="fp"
+    )
+    with pytest.raises(TypeError, match=r"Unsupported dataset types \{'fp': 'FluxPointsDataset'\}"):
+        TimeResolvedSpectrumEstimator().run(Datasets([dataset]))
+
+
+def _flux_points_table():
+    from astropy.table import Table
+
+    table = Table()
+    table["e_ref"] = [1.0, 2.0] * u.TeV
+    table["dnde"] = [1e-11, 1e-12] * u.Unit("cm-2 s-1 TeV-1")
+    table["dnde_err"] = [1e-12, 1e-13] * u.Unit("cm-2 s-1 TeV-1")
+    table.meta["SED_TYPE"] = "dnde"
+    return table
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(energy_min="1 s"), "energy_min must be one finite energy"),
+        (dict(energy_max="ten TeV"), "energy_max must be an energy"),
+        (dict(n_sigma=0), "n_sigma must be positive"),
+        (dict(n_sigma_ul=-2), "n_sigma_ul must be positive"),
+        (dict(time_intervals=make_intervals(11, width=1 * u.s), max_bins=10), "11 time bins is more than max_bins=10"),
+    ],
+)
+def test_invalid_options_are_refused_at_construction(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TimeResolvedSpectrumEstimator(**kwargs)
+
+
+class RaisingInOneBin(TimeResolvedSpectrumEstimator):
+    """Something unexpected in the bin of obs-0002 (outside the fit)."""
+
+    def estimate_time_bin(self, datasets, *args, **kwargs):
+        if "obs-0002" in datasets.names:
+            for dataset in datasets:
+                dataset.exposure = None  # the livetime summary then raises
+        return super().estimate_time_bin(datasets, *args, **kwargs)
+
+
+def test_nothing_in_one_bin_aborts_the_run(flare_datasets, flare_intervals):
+    result = RaisingInOneBin(time_intervals=flare_intervals, selection_optional=["ts"]).run(
+        _copies(flare_datasets)
+    )
+    assert list(result.success) == [True, True, False, True, True, True]
+    assert result.quantity("fit_message")[2].startswith(("bin raised", "fit raised"))
+    assert np.isnan(result.quantity("ts")[2]) and np.isfinite(result.quantity("ts")[3])
+
+
+def _copies(datasets):
+    copies = Datasets([d.copy(name=d.name) for d in datasets])
+    copies.models = datasets.models
+    return copies
+
+
+class DyingWorker(TimeResolvedSpectrumEstimator):
+    """The worker process fitting obs-0003 dies (as when killed or out of memory)."""
+
+    def estimate_time_bin(self, datasets, *args, **kwargs):
+        if "obs-0003" in datasets.names:
+            os.kill(os.getpid(), 9)
+        time.sleep(0.5)
+        return super().estimate_time_bin(datasets, *args, **kwargs)
+
+
+@pytest.mark.parametrize("backend", ["multiprocessing", "ray"])
+def test_dead_worker_gives_an_error_within_seconds(flare_datasets, flare_intervals, backend, tmp_path):
+    if backend == "ray":
+        ray = pytest.importorskip("ray")
+        import sys
+
+        # Ray's workers cannot import this test module: send the estimator class by value
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    estimator = DyingWorker(
+        time_intervals=flare_intervals, n_jobs=2, parallel_backend=backend, checkpoint=tmp_path / "cp"
+    )
+    start = time.perf_counter()
+    with pytest.raises(WorkerLostError, match=r"worker process died.*Lost bins: .*2026-01-01T01:00:00") as info:
+        estimator.run(flare_datasets)
+    assert time.perf_counter() - start < 60
+    assert 3 in info.value.lost
+    assert "checkpoint" in str(info.value)
+    kept = sorted(p.name for p in (tmp_path / "cp").glob("bin-*.pkl"))
+    assert len(kept) == len(info.value.results) and len(kept) < 6
+
+
+def test_checkpoint_of_other_settings_or_data_is_refused(flare_datasets, flare_intervals, tmp_path):
+    path = tmp_path / "cp"
+    TimeResolvedSpectrumEstimator(time_intervals=flare_intervals, checkpoint=path).run(flare_datasets)
+    with pytest.raises(CheckpointMismatchError, match="other settings or other data"):
+        TimeResolvedSpectrumEstimator(
+            time_intervals=flare_intervals, checkpoint=path, selection_optional=["ts"]
+        ).run(flare_datasets)
+    other = _copies(flare_datasets)
+    other[0].counts.data[0] += 1
+    with pytest.raises(CheckpointMismatchError, match="other settings or other data"):
+        TimeResolvedSpectrumEstimator(time_intervals=flare_intervals, checkpoint=path).run(other)
+
+
+# files
+
+
+@pytest.fixture(scope="module")
+def small_result(flare_datasets_session, flare_intervals):
+    datasets = _copies(Datasets(flare_datasets_session))
+    datasets.models = power_law_model()
+    return TimeResolvedSpectrumEstimator(time_intervals=flare_intervals[:2]).run(datasets)
+
+
+def test_interrupted_write_keeps_the_old_file(small_result, tmp_path, monkeypatch):
+    path = tmp_path / "result.fits"
+    small_result.write(path)
+    before = path.read_bytes()
+
+    def broken(hdulist, *args, **kwargs):
+        with open(args[0], "wb") as handle:
+            handle.write(b"SIMPLE  = half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fits.HDUList, "writeto", broken)
+    with pytest.raises(KeyboardInterrupt):
+        small_result.write(path, overwrite=True)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.fits"]
+
+
+def test_damaged_file_is_detected(small_result, tmp_path):
+    path = tmp_path / "result.fits"
+    small_result.write(path)
+    data = bytearray(path.read_bytes())
+    header_end = data.index(b"END" + b" " * 77, 2880)  # end of the table header
+    position = (header_end // 2880 + 1) * 2880 + 20  # inside the table data
+    data[position] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(NotAResultError, match="checksum .* does not match"):
+        TimeResolvedSpectrum.read(path)
+
+
+def test_other_files_are_not_results(tmp_path, small_result):
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("a", "E", array=[1.0])])]).writeto(tmp_path / "other.fits")
+    with pytest.raises(NotAResultError, match="not a TimeResolvedSpectrum file"):
+        TimeResolvedSpectrum.read(tmp_path / "other.fits")
+    (tmp_path / "text.fits").write_text("not fits at all")
+    with pytest.raises(NotAResultError, match="not a TimeResolvedSpectrum file"):
+        TimeResolvedSpectrum.read(tmp_path / "text.fits")
+    small_result.to_table()[["time_min", "success"]].write(tmp_path / "table.ecsv")
+    with pytest.raises(NotAResultError, match="not a TimeResolvedSpectrum file"):
+        TimeResolvedSpectrum.read(tmp_path / "table.ecsv")
+
+
+@pytest.mark.parametrize(
+    ("name", "format"),
+    [("r.FITS", "fits"), ("r.fits.gz", "fits"), ("r.v2.ecsv", "ecsv"), ("r.ECSV.GZ", "ecsv"), ("r.fits.GZ", "fits")],
+)
+def test_format_from_the_last_suffix(name, format, small_result, tmp_path):
+    assert get_format(name) == format
+    small_result.write(tmp_path / name)
+    read = TimeResolvedSpectrum.read(tmp_path / name)
+    assert_allclose(read.quantity("index"), small_result.quantity("index"))
