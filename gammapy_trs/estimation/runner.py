@@ -112,6 +112,11 @@ def _run_processes(function, tasks, n_jobs, done, task_name):
                 raise _lost(tasks, finished, f"{error}") from None
             finished[futures[future]] = result
             done(futures[future], result)
+    except BaseException:
+        # interrupted (Ctrl-C, SIGTERM) or failed: stop the workers instead of waiting for them
+        for process in list((getattr(executor, "_processes", None) or {}).values()):
+            process.terminate()
+        raise
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
 

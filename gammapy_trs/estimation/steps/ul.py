@@ -73,9 +73,9 @@ def bounded_upper_limit(datasets, norm, fit, n_sigma_ul, start, max_steps=200):
         Number of sigma (two-sided convention, as in Gammapy: a rise of
         ``n_sigma_ul**2``).
     start : float
-        A positive value of the norm, the scale of the search.
+        A positive value of the norm, the scale at which the search starts.
     max_steps : int, optional
-        Largest number of doublings of the search interval. Default is 200.
+        Largest number of decades searched up or down. Default is 200.
 
     Returns
     -------
@@ -83,6 +83,7 @@ def bounded_upper_limit(datasets, norm, fit, n_sigma_ul, start, max_steps=200):
         Upper limit, NaN if the statistic never rises enough.
     """
     norm.frozen, bound = False, norm.min
+    norm.value = max(float(norm.value), 0.0) if np.isfinite(norm.value) else abs(float(start))
     norm.min = 0.0 if not bound > 0 else bound
     try:
         fit.optimize(datasets)
@@ -100,15 +101,23 @@ def bounded_upper_limit(datasets, norm, fit, n_sigma_ul, start, max_steps=200):
     def rise(value):
         return _profile(datasets, norm, value, fit, others_free) - target
 
-    step = abs(float(norm.error)) if np.isfinite(norm.error) and norm.error > 0 else abs(start)
-    low, high = best, best + step
+    # bracket the rise above the best fit by decades, from the scale of ``start``, so that
+    # the root is found to a precision relative to its own size, whatever its scale
+    low, high = 0.0, abs(float(start))
     for _ in range(max_steps):
-        if rise(high) > 0:
+        if rise(best + high) > 0:
             break
-        low, high = high, high + 2 * (high - best)
+        low, high = high, 10 * high
     else:
         return np.nan
-    return float(brentq(rise, low, high, xtol=1e-10 * high, rtol=1e-10))
+    for _ in range(max_steps):
+        if low > 0 or rise(best + high / 10) <= 0:
+            low = max(low, high / 10)
+            break
+        high = high / 10
+    if rise(best + low) > 0:  # no value below the limit was found: no defensible number
+        return np.nan
+    return float(best + brentq(lambda x: rise(best + x), low, high, xtol=1e-12 * high, rtol=1e-10))
 
 
 class UpperLimitStep(BinStep):
@@ -135,6 +144,8 @@ class UpperLimitStep(BinStep):
         norm = setup.source_model.parameters[self.parameters.norm_index]
         self.norm_unit = norm.unit
         self.norm_start = abs(float(norm.value)) or 1.0
+        # where the free fit failed, the search starts from the model as given
+        self.start = {idx: (par.value, par.error) for idx, par in enumerate(setup.source_model.parameters)}
 
     @classmethod
     def create(cls, setup):
@@ -163,11 +174,14 @@ class UpperLimitStep(BinStep):
         datasets, model = context.datasets, context.model
         norm = model.parameters[self.parameters.norm_index]
         with datasets.parameters.restore_status():
+            if fit_failed or not np.isfinite(norm.value):
+                for par_idx, (value, error) in self.start.items():
+                    model.parameters[par_idx].value = value
+                    model.parameters[par_idx].error = error
+                norm.value = self.norm_start
             for par_idx, value in self.shape.items():
                 model.parameters[par_idx].value = value
                 model.parameters[par_idx].frozen = True
-            if fit_failed or not np.isfinite(norm.value):
-                norm.value = self.norm_start
             for par in datasets.models.parameters.free_parameters:
                 if not np.isfinite(par.value):
                     raise ValueError(f"parameter {par.name} is not finite after the failed fit")
