@@ -53,7 +53,7 @@ def test_run_power_law(flare_datasets, flare_intervals):
         "time_min", "time_max", "success", "index", "index_err", "amplitude", "amplitude_err",
     ]
     assert table.colnames[7:] == [
-        "nfev", "stat", "n_datasets", "livetime", "counts", "excess", "npred", "npred_signal",
+        "nfev", "stat", "n_datasets", "n_free", "livetime", "counts", "excess", "npred", "npred_signal",
         "fit_message",
     ]
     assert table["amplitude"].unit == AMPLITUDE_UNIT

@@ -18,6 +18,7 @@ from .fit_bin import fit_time_bin
 from .checkpoint import Checkpoint, fingerprint, sigterm_as_interrupt
 from .grouping import datasets_gti, group_datasets
 from .runner import WorkerLostError, run_tasks
+from .shared import SharedParameters
 from .validation import check_n_bins, energy, positive, validate_datasets
 from .validation import source_model as get_source_model
 from . import steps as step_registry
@@ -100,6 +101,14 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         gives the result of an uninterrupted run; a checkpoint made with other
         settings or data is refused (`~gammapy_trs.estimation.checkpoint.CheckpointMismatchError`).
         Default is None, no checkpoint.
+    shared_parameters : list of str, optional
+        Source parameters that take one value over all bins (e.g. ``["beta"]``),
+        fitted in one joint likelihood of all bins while the other free
+        parameters take one value per bin
+        (`~gammapy_trs.estimation.shared.fit_shared_parameters`). The result's
+        `~gammapy_trs.TimeResolvedSpectrum.shared_parameters` holds their values
+        and errors (and profile errors with "errn-errp"); the per-bin values are
+        fitted with them fixed at the best fit. Default is None, none.
 
     Examples
     --------
@@ -135,10 +144,12 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         atol="1e-6 s",
         max_bins=100_000,
         checkpoint=None,
+        shared_parameters=None,
     ):
         self.atol = u.Quantity(atol)
         self.max_bins = max_bins
         self.checkpoint = checkpoint
+        self.shared_parameters = [] if shared_parameters is None else list(shared_parameters)
         self.time_intervals = time_intervals
         self.source = source
         self.fit = Fit() if fit is None else fit
@@ -214,9 +225,14 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         check_n_bins(len(gti.table), self.max_bins)
         intervals, groups = group_datasets(datasets, gti, self.atol)
         checkpoint = self._checkpoint(datasets, intervals)
+        meta = dict(source=source_model.name, n_dropped=len(gti.table) - len(intervals), estimator=self.tag)
+        shared = None
+        if self.shared_parameters:
+            shared = self._fit_shared(groups, source_model, parameters)
+            groups, source_model, parameters = shared.groups, shared.source_model, shared.parameters
+            meta.update(shared.meta)
         steps = self._make_steps(source_model, parameters, groups)
         quantities = [info for step in steps for info in step.quantities()]
-        meta = dict(source=source_model.name, n_dropped=len(gti.table) - len(intervals), estimator=self.tag)
         for step in steps:
             meta.update(step.meta())
 
@@ -238,7 +254,54 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             parameter_names=list(parameters.names),
             meta=meta,
             quantities=declared + CORE_QUANTITIES + quantities,
+            shared_parameters=None if shared is None else shared.table,
         )
+
+    def _fit_shared(self, groups, source_model, parameters):
+        """The shared parameters fitted over all bins; the bins' datasets with them fixed."""
+        return SharedParameters.fit(
+            groups,
+            source_model,
+            parameters,
+            names=list(self.shared_parameters),
+            fit=self.fit,
+            n_jobs=self.n_jobs,
+            backend=self.parallel_backend,
+            n_sigma=self.n_sigma if "errn-errp" in self.selection_optional else None,
+        )
+
+    def test_variability(self, datasets, parameters):
+        """Likelihood-ratio test of whether parameters vary between the bins.
+
+        Runs this estimator twice: with ``parameters`` free in each bin (the
+        alternative) and with them shared by all bins (the null hypothesis), the
+        estimator's own ``shared_parameters`` shared in both. Upper-limit and
+        faint bins count through their likelihood.
+
+        Parameters
+        ----------
+        datasets : `~gammapy.datasets.Datasets`
+            Datasets with their models.
+        parameters : list of str
+            Source parameters to test, e.g. ``["index"]``.
+
+        Returns
+        -------
+        result : dict
+            ``ts``, ``dof``, ``p_value``, ``significance``, ``n_bins``, ``n_excluded``
+            (see `~gammapy_trs.TimeResolvedSpectrum.likelihood_ratio`), with
+            ``null`` and ``alternative``, the two results.
+        """
+        parameters = [parameters] if isinstance(parameters, str) else list(parameters)
+        overlap = set(parameters) & set(self.shared_parameters)
+        if overlap:
+            raise ValueError(f"{sorted(overlap)} are shared already: they cannot vary.")
+        alternative = self.run(datasets)
+        null_estimator = self.copy()
+        null_estimator.shared_parameters = list(self.shared_parameters) + parameters
+        null_estimator.checkpoint = None
+        null = null_estimator.run(datasets)
+        return dict(null.likelihood_ratio(alternative), null=null, alternative=alternative)
 
     def estimate_time_bin(self, datasets, source, parameters, steps=(), quantities=()):
         """Fit the source model in one time bin, on copies of the datasets.
@@ -275,6 +338,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             options={k: str(v) for k, v in self._step_options.items() if k != "compare_to"},
             compare_to=None if self.compare_to is None else self.compare_to.to_dict(),
             fit=repr((fit.backend, fit.optimize_opts, fit.covariance_opts, fit.confidence_opts)),
+            shared=list(self.shared_parameters),
             atol=str(self.atol),
         )
 

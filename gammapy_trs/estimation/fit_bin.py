@@ -158,6 +158,7 @@ def _parameter_values(model, parameters):
 def _fit_time_bin(datasets, source, parameters, fit, steps, quantities):
     copies = copy_for_fit(datasets)
     model = copies.models[source]
+    n_free = len(copies.models.parameters.free_parameters)
     success, nfev, stat, message = _fit(copies, fit)
     if not success:
         log.warning(f"Fit of the bin of {copies.names} did not succeed: {message}")
@@ -170,6 +171,7 @@ def _fit_time_bin(datasets, source, parameters, fit, steps, quantities):
         nfev=nfev,
         stat=stat,
         n_datasets=len(copies),
+        n_free=n_free,
         livetime=sum((_livetime(d) for d in copies), 0 * u.s),
     )
     values.update(_counts_summary(copies, source))

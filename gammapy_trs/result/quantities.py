@@ -50,6 +50,7 @@ CORE_QUANTITIES = [
     QuantityInfo("nfev", description="Number of function evaluations of the optimiser", default=0),
     QuantityInfo("stat", description="Total fit statistic at the best fit"),
     QuantityInfo("n_datasets", description="Number of datasets in the bin", default=0),
+    QuantityInfo("n_free", description="Number of free parameters of the bin's fit (all models)", default=0),
     QuantityInfo("livetime", "s", "Summed livetime of the datasets"),
     QuantityInfo("counts", description="Summed counts in the fit mask"),
     QuantityInfo("excess", description="Summed excess counts (counts - background) in the fit mask"),

@@ -11,7 +11,7 @@ from .formats import read_result, write_result
 from .lightcurve import to_lightcurve
 from .plotting import plot_correlation, plot_parameter
 from .quantities import CORE_QUANTITIES
-from .variability import correlation, variability
+from .variability import correlation, likelihood_ratio, variability
 
 __all__ = ["TimeResolvedSpectrum"]
 
@@ -39,9 +39,12 @@ class TimeResolvedSpectrum:
     descriptions : dict of str to str, optional
         Description of each quantity. Default is None, those of
         `~gammapy_trs.result.quantities.CORE_QUANTITIES` only.
+    shared_parameters : `~astropy.table.Table`, optional
+        Parameters shared by all bins (``name``, ``value``, ``error``, ``errn``,
+        ``errp``, ``unit``). Default is None, none.
     """
 
-    def __init__(self, data, models, parameter_names, meta=None, descriptions=None):
+    def __init__(self, data, models, parameter_names, meta=None, descriptions=None, shared_parameters=None):
         if not data:
             raise ValueError("No per-bin data given.")
         geom = next(iter(data.values())).geom
@@ -53,6 +56,7 @@ class TimeResolvedSpectrum:
         self.meta = dict(meta or {})
         self._descriptions = {info.name: info.description for info in CORE_QUANTITIES}
         self._descriptions.update(descriptions or {})
+        self._shared = None if shared_parameters is None else Table(shared_parameters)
 
         if len(self._models) != self.time_axis.nbin:
             raise ValueError(
@@ -68,7 +72,9 @@ class TimeResolvedSpectrum:
             raise ValueError(f"Missing per-bin data for parameters: {missing}")
 
     @classmethod
-    def from_bin_results(cls, results, time_axis, parameter_names, meta=None, quantities=None):
+    def from_bin_results(
+        cls, results, time_axis, parameter_names, meta=None, quantities=None, shared_parameters=None
+    ):
         """Create from the per-bin results of `~gammapy_trs.estimation.fit_bin.fit_time_bin`.
 
         Parameters
@@ -83,6 +89,8 @@ class TimeResolvedSpectrum:
             Meta data. Default is None.
         quantities : list of `~gammapy_trs.result.quantities.QuantityInfo`, optional
             Declarations of the quantities, for their descriptions. Default is None.
+        shared_parameters : `~astropy.table.Table`, optional
+            Parameters shared by all bins. Default is None.
 
         Returns
         -------
@@ -97,10 +105,14 @@ class TimeResolvedSpectrum:
             )
         models = [result["model"] for result in results]
         descriptions = {info.name: info.description for info in quantities or []}
-        return cls._from_columns(columns, time_axis, models, parameter_names, meta, descriptions)
+        return cls._from_columns(
+            columns, time_axis, models, parameter_names, meta, descriptions, shared_parameters
+        )
 
     @classmethod
-    def _from_columns(cls, columns, time_axis, models, parameter_names, meta=None, descriptions=None):
+    def _from_columns(
+        cls, columns, time_axis, models, parameter_names, meta=None, descriptions=None, shared=None
+    ):
         geom = RegionGeom.create(region=None, axes=[time_axis])
         data = {}
         for name, values in columns.items():
@@ -108,7 +120,7 @@ class TimeResolvedSpectrum:
             values = getattr(values, "value", values)
             values = np.asarray(values).reshape(geom.data_shape)
             data[name] = Map.from_geom(geom, data=values, unit=unit, dtype=values.dtype)
-        return cls(data, models, parameter_names, meta, descriptions)
+        return cls(data, models, parameter_names, meta, descriptions, shared)
 
     @property
     def time_axis(self):
@@ -129,6 +141,12 @@ class TimeResolvedSpectrum:
     def available_quantities(self):
         """Names of all per-bin quantities, a list of str."""
         return list(self._data)
+
+    @property
+    def shared_parameters(self):
+        """Parameters shared by all bins, an `~astropy.table.Table` (``name``, ``value``,
+        ``error``, ``errn``, ``errp``, ``unit``), or None."""
+        return None if self._shared is None else self._shared.copy()
 
     @property
     def descriptions(self):
@@ -201,7 +219,7 @@ class TimeResolvedSpectrum:
         return meta
 
     @classmethod
-    def from_table(cls, table, models):
+    def from_table(cls, table, models, shared_parameters=None):
         """Create from a table made by `to_table`.
 
         Parameters
@@ -210,6 +228,8 @@ class TimeResolvedSpectrum:
             Table with ``time_min``, ``time_max`` and the per-bin columns.
         models : list of `~gammapy.modeling.models.SkyModel`
             Fitted source model of each bin.
+        shared_parameters : `~astropy.table.Table`, optional
+            Parameters shared by all bins. Default is None.
 
         Returns
         -------
@@ -232,7 +252,9 @@ class TimeResolvedSpectrum:
             if getattr(values, "dtype", None) is not None and values.dtype.kind == "S":
                 columns[name] = np.char.decode(values, "utf-8")  # FITS strings are bytes
         descriptions = {name: table[name].description for name in names if table[name].description}
-        return cls._from_columns(columns, time_axis, models, parameter_names, meta, descriptions)
+        return cls._from_columns(
+            columns, time_axis, models, parameter_names, meta, descriptions, shared_parameters
+        )
 
     def write(self, filename, format=None, overwrite=False):
         """Write to a FITS or ECSV file, with the per-bin models.
@@ -251,7 +273,9 @@ class TimeResolvedSpectrum:
         overwrite : bool, optional
             Overwrite an existing file. Default is False.
         """
-        write_result(self.to_table(), self.models, filename, format=format, overwrite=overwrite)
+        write_result(
+            self.to_table(), self.models, filename, format=format, overwrite=overwrite, shared=self._shared
+        )
 
     @classmethod
     def read(cls, filename, format=None):
@@ -272,8 +296,8 @@ class TimeResolvedSpectrum:
         spectrum : `TimeResolvedSpectrum`
             Container.
         """
-        table, models = read_result(filename, format=format)
-        return cls.from_table(table, models=models)
+        table, models, shared = read_result(filename, format=format)
+        return cls.from_table(table, models=models, shared_parameters=shared)
 
     def slice_by_idx(self, idx):
         """Select bins by index.
@@ -292,7 +316,7 @@ class TimeResolvedSpectrum:
             idx = slice(idx, idx + 1 if idx != -1 else None)
         data = {name: m.slice_by_idx({"time": idx}) for name, m in self._data.items()}
         return self.__class__(
-            data, self._models[idx], self._parameter_names, self.meta, self._descriptions
+            data, self._models[idx], self._parameter_names, self.meta, self._descriptions, self._shared
         )
 
     def slice_by_time(self, time_min, time_max, atol="1e-6 s"):
@@ -340,6 +364,28 @@ class TimeResolvedSpectrum:
             ``mean_err``, ``fvar``, ``fvar_err``, ``n_bins``, ``n_excluded``.
         """
         return variability(self, name, exclude_ul=exclude_ul)
+
+    def likelihood_ratio(self, other):
+        """Likelihood-ratio test between this result and another on the same bins.
+
+        The two results must come from nested models fitted to the same data
+        (e.g. a parameter free in each bin against the same parameter shared by
+        all bins); the one with fewer free parameters is the null hypothesis.
+        Every bin counts through its likelihood (``stat``), upper-limit and
+        faint bins included; bins whose fit failed in either are left out. See
+        `gammapy_trs.result.variability.likelihood_ratio`.
+
+        Parameters
+        ----------
+        other : `TimeResolvedSpectrum`
+            The other result.
+
+        Returns
+        -------
+        result : dict
+            ``ts``, ``dof``, ``p_value``, ``significance``, ``n_bins``, ``n_excluded``.
+        """
+        return likelihood_ratio(self, other)
 
     def correlation(self, x, y, exclude_ul=True):
         """Weighted Pearson and Spearman correlation of two quantities, and loop direction.
@@ -434,9 +480,18 @@ class TimeResolvedSpectrum:
             f"  dropped bins   : {self.meta.get('n_dropped', 0)} (no dataset)",
             f"  failed fits    : {n_fail}",
             f"  parameters     : {', '.join(self._parameter_names)}",
+            f"  shared         : {self._shared_summary()}",
             f"  quantities     : {', '.join(self.available_quantities)}",
         ]
         return "\n".join(lines) + "\n"
+
+    def _shared_summary(self):
+        if self._shared is None:
+            return "-"
+        return ", ".join(
+            f"{row['name']} = {row['value']:.4g} +- {row['error']:.2g} {row['unit']}".rstrip()
+            for row in self._shared
+        )
 
     def _repr_html_(self):
         return f"<pre>{html.escape(str(self))}</pre>" + self.to_table()._repr_html_()

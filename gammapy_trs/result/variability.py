@@ -16,7 +16,7 @@ from scipy import stats
 from gammapy.stats import compute_fvar
 from ..utils.significance import chi2_significance
 
-__all__ = ["usable_bins", "variability", "correlation"]
+__all__ = ["usable_bins", "variability", "correlation", "likelihood_ratio"]
 
 log = logging.getLogger(__name__)
 
@@ -173,4 +173,68 @@ def correlation(spectrum, x, y, exclude_ul=True):
         loop_direction="counter-clockwise" if area > 0 else "clockwise",
         n_bins=int(n),
         n_excluded=int(mask.size - n),
+    )
+
+
+def _n_shared(spectrum):
+    shared = spectrum.shared_parameters
+    return 0 if shared is None else len(shared)
+
+
+def likelihood_ratio(first, second, atol="1e-6 s"):
+    """Likelihood-ratio test between two results of nested models on the same bins.
+
+    The null hypothesis is the result with fewer free parameters. Over the bins
+    whose fit succeeded in both, ``TS = sum(stat_null) - sum(stat_alternative)``
+    and the degrees of freedom are the difference of the free parameters:
+    ``sum(n_free)`` of the bins plus the shared parameters. The p-value is
+    Wilks' (chi-square with ``dof``). Each bin counts through its likelihood,
+    whatever its significance: upper-limit and faint bins included.
+
+    Parameters
+    ----------
+    first, second : `~gammapy_trs.TimeResolvedSpectrum`
+        Results on the same time bins, e.g. of ``shared_parameters=["index"]``
+        and of the index free in each bin.
+    atol : `~astropy.units.Quantity` or str, optional
+        Tolerance on the bin edges. Default is "1e-6 s".
+
+    Returns
+    -------
+    result : dict
+        ``ts``, ``dof``, ``p_value``, ``significance``, ``n_bins`` (used) and
+        ``n_excluded`` (failed in either).
+    """
+    a, b = first.time_axis, second.time_axis
+    atol = u.Quantity(atol).to_value(u.s)
+    if a.nbin != b.nbin or any(
+        np.any(np.abs((x - y).to_value(u.s)) > atol)
+        for x, y in ((a.time_min, b.time_min), (a.time_max, b.time_max))
+    ):
+        raise ValueError("The two results are not on the same time bins.")
+    for spectrum in (first, second):
+        if "n_free" not in spectrum.available_quantities:
+            raise ValueError("A result without n_free (written by an older version) cannot be compared.")
+    stat = [s.quantity("stat") for s in (first, second)]
+    mask = first.success & second.success & np.isfinite(stat[0]) & np.isfinite(stat[1])
+    if not mask.any():
+        raise ValueError("No bin whose fit succeeded in both results.")
+    n_free = [int(s.quantity("n_free")[mask].sum()) + _n_shared(s) for s in (first, second)]
+    if n_free[0] == n_free[1]:
+        raise ValueError(f"Both results have {n_free[0]} free parameters: they are not nested.")
+    null, alternative = (0, 1) if n_free[0] < n_free[1] else (1, 0)
+    ts = float(stat[null][mask].sum() - stat[alternative][mask].sum())
+    dof = n_free[alternative] - n_free[null]
+    if ts < -1e-3 * max(1.0, dof):
+        log.warning(
+            f"The null hypothesis fits better than the alternative (TS = {ts:.3g}): "
+            "are the models nested, and did the alternative's fits converge?"
+        )
+    return dict(
+        ts=ts,
+        dof=dof,
+        p_value=float(stats.chi2.sf(max(ts, 0.0), dof)),
+        significance=chi2_significance(ts, dof),
+        n_bins=int(mask.sum()),
+        n_excluded=int(mask.size - mask.sum()),
     )

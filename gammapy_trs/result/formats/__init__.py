@@ -1,7 +1,8 @@
 """File formats of a `~gammapy_trs.TimeResolvedSpectrum`, by name.
 
-A format is a pair of functions ``write(table, models, filename, overwrite)``
-and ``read(filename) -> (table, models)``; a new format is one module plus one
+A format is a pair of functions ``write(table, models, filename, overwrite, shared)``
+and ``read(filename) -> (table, models, shared)`` (``shared``: the table of shared
+parameters, or None); a new format is one module plus one
 entry in `FORMATS`. `write_result` writes every format atomically (a
 temporary file in the same folder, then moved into place), so that an
 interrupted write leaves the old file whole.
@@ -49,7 +50,7 @@ def get_format(filename, format=None):
     return format
 
 
-def write_result(table, models, filename, format=None, overwrite=False):
+def write_result(table, models, filename, format=None, overwrite=False, shared=None):
     """Write a result's table and models atomically in a format of `FORMATS`.
 
     Parameters
@@ -64,13 +65,15 @@ def write_result(table, models, filename, format=None, overwrite=False):
         Format. Default is None, from the file name.
     overwrite : bool, optional
         Overwrite an existing file. Default is False.
+    shared : `~astropy.table.Table`, optional
+        Shared parameters. Default is None.
     """
     write, _ = FORMATS[get_format(filename, format)]
     filename = Path(filename)
     if filename.exists() and not overwrite:
         raise FileExistsError(f"{filename} already exists: use overwrite=True to replace it.")
     # the temporary file keeps the name's suffixes, so that compression follows them
-    atomic_write(filename, lambda tmp: write(table, models, tmp, overwrite=True))
+    atomic_write(filename, lambda tmp: write(table, models, tmp, overwrite=True, shared=shared))
 
 
 def read_result(filename, format=None):
@@ -85,13 +88,13 @@ def read_result(filename, format=None):
 
     Returns
     -------
-    table, models : `~astropy.table.Table`, list of `~gammapy.modeling.models.SkyModel`
-        Table and per-bin models.
+    table, models, shared : `~astropy.table.Table`, list of `~gammapy.modeling.models.SkyModel`, `~astropy.table.Table`
+        Table, per-bin models, and the shared parameters (or None).
     """
     _, read = FORMATS[get_format(filename, format)]
     if not Path(filename).is_file():
         raise FileNotFoundError(f"No file {filename}.")
-    table, models = read(filename)
+    table, models, shared = read(filename)
     if len(models) != len(table):
         raise NotAResultError(f"{filename}: {len(models)} models for {len(table)} bins: the file is damaged.")
-    return table, models
+    return table, models, shared

@@ -8,7 +8,7 @@ from .models import model_from_dict, model_to_dict
 __all__ = ["write_ecsv", "read_ecsv"]
 
 
-def write_ecsv(table, models, filename, overwrite=False):
+def write_ecsv(table, models, filename, overwrite=False, shared=None):
     """Write the table with the per-bin models and covariances under the ``MODELS`` meta key.
 
     Parameters
@@ -21,11 +21,18 @@ def write_ecsv(table, models, filename, overwrite=False):
         File name (``.gz`` for a compressed file).
     overwrite : bool, optional
         Overwrite an existing file. Default is False.
+    shared : `~astropy.table.Table`, optional
+        Shared parameters, written under the ``SHARED_PARAMETERS`` meta key. Default is None.
     """
     table = table.copy(copy_data=False)
     for name in ("time_min", "time_max"):
         table[name].precision = 9
     table.meta["MODELS"] = [model_to_dict(model) for model in models]
+    if shared is not None:
+        table.meta["SHARED_PARAMETERS"] = dict(
+            columns=list(shared.colnames),
+            rows=[[_plain(row[name]) for name in shared.colnames] for row in shared],
+        )
     if str(filename).lower().endswith(".gz"):
         text = io.StringIO()
         table.write(text, format="ascii.ecsv")
@@ -49,6 +56,8 @@ def read_ecsv(filename):
         Table.
     models : list of `~gammapy.modeling.models.SkyModel`
         Per-bin models.
+    shared : `~astropy.table.Table` or None
+        Shared parameters.
     """
     from .fits import NotAResultError
 
@@ -62,4 +71,12 @@ def read_ecsv(filename):
             "time_min, time_max and success columns."
         )
     models = [model_from_dict(m) for m in table.meta.pop("MODELS")]
-    return table, models
+    shared = table.meta.pop("SHARED_PARAMETERS", None)
+    if shared is not None:
+        shared = Table(rows=shared["rows"], names=shared["columns"]) if shared["rows"] else None
+    return table, models, shared
+
+
+def _plain(value):
+    """A numpy scalar as a plain Python value, for the YAML header."""
+    return value.item() if hasattr(value, "item") else value

@@ -15,13 +15,14 @@ __all__ = ["write_fits", "read_fits", "NotAResultError"]
 
 TABLE_HDU = "TIME_RESOLVED_SPECTRUM"
 MODELS_HDU = "MODELS"
+SHARED_HDU = "SHARED_PARAMETERS"
 
 
 class NotAResultError(ValueError):
     """The file is not a TimeResolvedSpectrum file (or is damaged)."""
 
 
-def write_fits(table, models, filename, overwrite=False):
+def write_fits(table, models, filename, overwrite=False, shared=None):
     """Write the table and the per-bin models (YAML) with their covariance matrices.
 
     Column descriptions are written as ``TCOMMn`` cards, and every HDU gets
@@ -37,6 +38,8 @@ def write_fits(table, models, filename, overwrite=False):
         File name (``.gz`` for a compressed file).
     overwrite : bool, optional
         Overwrite an existing file. Default is False.
+    shared : `~astropy.table.Table`, optional
+        Shared parameters, written in HDU ``SHARED_PARAMETERS``. Default is None.
     """
     models = [model_to_dict(model) for model in models]
     models_table = Table()
@@ -53,6 +56,9 @@ def write_fits(table, models, filename, overwrite=False):
             hdulist[1].header[f"TCOMM{idx}"] = column.info.description
     hdulist[1].name = TABLE_HDU
     hdulist[2].name = MODELS_HDU
+    if shared is not None:
+        hdulist.append(fits.table_to_hdu(shared))
+        hdulist[3].name = SHARED_HDU
     hdulist.writeto(filename, overwrite=overwrite, checksum=True)
 
 
@@ -79,6 +85,8 @@ def read_fits(filename):
         Table, with its column descriptions.
     models : list of `~gammapy.modeling.models.SkyModel`
         Per-bin models.
+    shared : `~astropy.table.Table` or None
+        Shared parameters.
     """
     try:
         hdulist = fits.open(filename, memmap=False)
@@ -98,6 +106,13 @@ def read_fits(filename):
             table[name].info.description = header.get(f"TCOMM{idx}")
             table.meta.pop(f"TCOMM{idx}", None)
         models_table = Table.read(hdulist[MODELS_HDU])
+        shared = Table.read(hdulist[SHARED_HDU]) if SHARED_HDU in names else None
+    if shared is not None:
+        shared.meta.pop("EXTNAME", None)
+        for key in ("CHECKSUM", "DATASUM"):
+            shared.meta.pop(key, None)
+        for name in ("name", "unit"):
+            shared[name] = np.char.decode(shared[name], "utf-8") if shared[name].dtype.kind == "S" else shared[name]
     models = [
         model_from_dict(
             {"model": yaml.safe_load(str(row["model"])), "covariance": row["covariance"]}
@@ -106,4 +121,4 @@ def read_fits(filename):
     ]
     for key in ("EXTNAME", "CHECKSUM", "DATASUM"):
         table.meta.pop(key, None)
-    return table, models
+    return table, models, shared

@@ -1,0 +1,200 @@
+"""Flux-state-resolved spectroscopy: the bins grouped by flux level, each group stacked and fitted."""
+
+import logging
+import numpy as np
+import astropy.units as u
+from astropy.stats import bayesian_blocks
+from astropy.table import Table
+from gammapy.datasets import Datasets
+from gammapy.modeling import Fit
+from ..result.flux_states import FluxStates
+from ..utils.fluxes import FLUX_UNIT, integral_fluxes
+from ..utils.parameters import SourceParameters
+from .fast_statistic import copy_for_fit
+from .steps import BinContext, RunSetup
+from .steps.ts import TSStep
+
+__all__ = ["STATE_METHODS", "fit_flux_states", "group_by_flux"]
+
+log = logging.getLogger(__name__)
+
+STATE_METHODS = ("quantiles", "thresholds", "bayesian-blocks")
+"""How bins are grouped into flux states."""
+
+
+def _bin_fluxes(spectrum, energy_min, energy_max):
+    flux = np.full(spectrum.n_bins, np.nan)
+    error = np.full(spectrum.n_bins, np.nan)
+    for idx, (model, ok) in enumerate(zip(spectrum.models, spectrum.success)):
+        if ok:
+            fluxes = integral_fluxes(model.spectral_model, energy_min, energy_max)
+            flux[idx] = fluxes["flux"].to_value(FLUX_UNIT)
+            error[idx] = fluxes["flux_err"].to_value(FLUX_UNIT)
+    return flux, error
+
+
+def group_by_flux(flux, flux_err=None, time=None, method="quantiles", n_states=3, thresholds=None, p0=0.05):
+    """State of each bin from its flux: an integer from 0 (faintest), or -1 (left out).
+
+    Parameters
+    ----------
+    flux : `~numpy.ndarray`
+        Flux of each bin; bins with a non-finite flux are left out.
+    flux_err : `~numpy.ndarray`, optional
+        Errors, for "bayesian-blocks". Default is None.
+    time : `~numpy.ndarray`, optional
+        Bin centres (any unit), for "bayesian-blocks". Default is None.
+    method : {"quantiles", "thresholds", "bayesian-blocks"}, optional
+        Equal numbers of bins per state by flux rank; states between given
+        flux thresholds; or the Bayesian blocks of the light curve (each block a
+        state, ordered by its mean flux). Default is "quantiles".
+    n_states : int, optional
+        Number of states for "quantiles". Default is 3.
+    thresholds : array-like, optional
+        Flux thresholds for "thresholds", in the unit of ``flux``. Default is None.
+    p0 : float, optional
+        False-alarm probability of the Bayesian blocks. Default is 0.05.
+
+    Returns
+    -------
+    states : `~numpy.ndarray`
+        State of each bin.
+    """
+    flux = np.asarray(flux, dtype=float)
+    ok = np.isfinite(flux)
+    states = np.full(flux.size, -1)
+    if method == "quantiles":
+        if not 1 <= n_states <= ok.sum():
+            raise ValueError(f"n_states must be between 1 and {ok.sum()} (the bins with a flux), got {n_states}.")
+        order = np.argsort(flux[ok], kind="stable")
+        ranks = np.empty(order.size, dtype=int)
+        ranks[order] = np.arange(order.size)
+        states[ok] = ranks * n_states // order.size
+    elif method == "thresholds":
+        if thresholds is None or len(thresholds) == 0:
+            raise ValueError("method 'thresholds' needs flux thresholds.")
+        states[ok] = np.digitize(flux[ok], np.sort(np.asarray(thresholds, dtype=float)))
+    elif method == "bayesian-blocks":
+        if flux_err is None or time is None:
+            raise ValueError("method 'bayesian-blocks' needs flux errors and bin times.")
+        ok &= np.isfinite(flux_err) & (np.asarray(flux_err) > 0)
+        t = np.asarray(time, dtype=float)[ok]
+        edges = bayesian_blocks(t, flux[ok], np.asarray(flux_err)[ok], fitness="measures", p0=p0)
+        block = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(edges) - 2)
+        means = [np.mean(flux[ok][block == b]) for b in range(len(edges) - 1)]
+        rank = np.argsort(np.argsort(means))
+        states[ok] = rank[block]
+    else:
+        raise ValueError(f"method must be one of {STATE_METHODS}, got {method!r}.")
+    return states
+
+
+def _fit_state(datasets, source, fit):
+    stacked = Datasets(datasets).stack_reduce(name="state")
+    source_model = datasets.models[source]
+    copies = copy_for_fit([stacked], models=[source_model])
+    parameters = SourceParameters.from_model(source_model)
+    result = fit.run(copies)
+    model = copies.models[source]
+    values = {}
+    for name, idx in parameters:
+        par = model.parameters[idx]
+        values[name] = par.value if result.success else np.nan
+        values[f"{name}_err"] = par.error if result.success else np.nan
+    ts = dict(ts=np.nan, sqrt_ts=np.nan)
+    if result.success and parameters.norm_index is not None:
+        setup = RunSetup(source_model, parameters, [], fit, set(), {})
+        context = BinContext(copies, source, parameters, float(result.total_stat), fit)
+        ts = TSStep(setup).run(context)
+    return bool(result.success), values, ts, model.copy(name=source)
+
+
+def fit_flux_states(
+    spectrum,
+    datasets,
+    method="quantiles",
+    n_states=3,
+    thresholds=None,
+    p0=0.05,
+    energy_min=None,
+    energy_max=None,
+    fit=None,
+    atol="1e-6 s",
+):
+    """Spectra of flux states: the bins of a result grouped by flux, stacked and fitted.
+
+    The flux of each bin is that of its fitted model between ``energy_min`` and
+    ``energy_max``; bins whose fit failed are left out. The datasets of the bins of
+    each state are stacked (`~gammapy.datasets.Datasets.stack_reduce`) and the
+    source model (as set on ``datasets``) is fitted to them.
+
+    Parameters
+    ----------
+    spectrum : `~gammapy_trs.TimeResolvedSpectrum`
+        Result of the per-bin fits.
+    datasets : `~gammapy.datasets.Datasets`
+        The datasets the result was made from, with their models.
+    method, n_states, thresholds, p0 : optional
+        Grouping (`group_by_flux`); ``thresholds`` as fluxes (`~astropy.units.Quantity`).
+        Default is "quantiles" with 3 states.
+    energy_min, energy_max : `~astropy.units.Quantity`, optional
+        Energy range of the fluxes. Default is None, that of the result's "flux"
+        step, else 1 to 10 TeV.
+    fit : `~gammapy.modeling.Fit`, optional
+        Fit instance. Default is None, ``Fit()``.
+    atol : `~astropy.units.Quantity` or str, optional
+        Tolerance on time comparisons. Default is "1e-6 s".
+
+    Returns
+    -------
+    states : `~gammapy_trs.result.flux_states.FluxStates`
+        One row per state, faintest first.
+    """
+    fit = Fit() if fit is None else fit
+    energy_min = u.Quantity(energy_min or spectrum.meta.get("energy_min", "1 TeV"))
+    energy_max = u.Quantity(energy_max or spectrum.meta.get("energy_max", "10 TeV"))
+    flux, flux_err = _bin_fluxes(spectrum, energy_min, energy_max)
+    axis = spectrum.time_axis
+    time = (axis.time_mid - axis.time_min[0]).to_value(u.s)
+    if thresholds is not None:
+        thresholds = u.Quantity(thresholds).to_value(FLUX_UNIT)
+    states = group_by_flux(flux, flux_err, time, method, n_states, thresholds, p0)
+
+    source = spectrum.meta.get("source", spectrum.models[0].name)
+    atol = u.Quantity(atol)
+    rows, models = [], []
+    for state in sorted(set(states) - {-1}):
+        members = np.flatnonzero(states == state)
+        selected = Datasets(
+            [
+                d
+                for d in datasets
+                if any(
+                    d.gti.time_start[0] >= axis.time_min[i] - atol and d.gti.time_stop[-1] <= axis.time_max[i] + atol
+                    for i in members
+                )
+            ]
+        )
+        selected.models = datasets.models
+        success, values, ts, model = _fit_state(selected, source, fit)
+        fluxes = integral_fluxes(model.spectral_model, energy_min, energy_max) if success else {}
+        rows.append(
+            dict(
+                state=int(state),
+                n_bins=members.size,
+                bins=",".join(map(str, members)),
+                n_datasets=len(selected),
+                flux_min=np.nanmin(flux[members]) * FLUX_UNIT,
+                flux_max=np.nanmax(flux[members]) * FLUX_UNIT,
+                flux=fluxes.get("flux", np.nan * FLUX_UNIT).to(FLUX_UNIT),
+                flux_err=fluxes.get("flux_err", np.nan * FLUX_UNIT).to(FLUX_UNIT),
+                success=success,
+                **values,
+                **{k: float(ts[k]) for k in ("ts", "sqrt_ts")},
+            )
+        )
+        models.append(model)
+    table = Table(rows=rows)
+    table.meta.update(METHOD=method, ENERGY_RANGE=f"{energy_min}-{energy_max}", SOURCE=source)
+    names = list(SourceParameters.from_model(datasets.models[source]).names)
+    return FluxStates(table, models, names)
