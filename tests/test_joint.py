@@ -1,0 +1,196 @@
+"""The joint likelihood across bins: shared parameters, likelihood-ratio tests, flux states."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from gammapy.datasets import Datasets
+from gammapy.modeling import Fit
+from gammapy.modeling.models import LogParabolaSpectralModel, PowerLawSpectralModel, SkyModel
+from gammapy.utils.testing import mpl_plot_check, requires_data
+from gammapy_trs import TimeResolvedSpectrum, TimeResolvedSpectrumEstimator
+from gammapy_trs.estimation.flux_states import fit_flux_states, group_by_flux
+from gammapy_trs.result.flux_states import FluxStates
+from gammapy_trs.samples.simulate import simulate_onoff_datasets
+from conftest import AMPLITUDE_UNIT, TRUE_AMPLITUDE, TRUE_INDEX, make_intervals, power_law_model
+
+INTERVALS = make_intervals(6)
+
+
+def flare(index=None, random_state=0):
+    indices = TRUE_INDEX if index is None else [index] * len(TRUE_AMPLITUDE)
+    truth = [PowerLawSpectralModel(index=i, amplitude=a * AMPLITUDE_UNIT) for i, a in zip(indices, TRUE_AMPLITUDE)]
+    datasets = simulate_onoff_datasets(INTERVALS, truth, random_state=random_state)
+    datasets.models = power_law_model()
+    return datasets
+
+
+@pytest.fixture(scope="module")
+def constant():
+    return flare(index=3.0)
+
+
+@pytest.fixture(scope="module")
+def shared_result(constant):
+    estimator = TimeResolvedSpectrumEstimator(
+        time_intervals=INTERVALS, shared_parameters=["index"], selection_optional=["errn-errp", "ts"]
+    )
+    return estimator.run(constant)
+
+
+@pytest.fixture(scope="module")
+def brute_force(constant):
+    """The same joint likelihood fitted directly: one power law per bin, the index linked."""
+    joint = Datasets([d.copy(name=d.name) for d in constant])
+    models, index = [], None
+    for dataset in joint:
+        model = power_law_model(name=f"source-{dataset.name}")
+        model.datasets_names = [dataset.name]
+        if index is None:
+            index = model.spectral_model.index
+        else:
+            model.spectral_model.index = index
+        models.append(model)
+    joint.models = models
+    fit = Fit()
+    result = fit.run(joint)
+    interval = fit.confidence(joint, index, sigma=1)
+    return dict(value=index.value, error=index.error, stat=result.total_stat, **interval)
+
+
+def test_shared_parameter_equals_the_joint_fit(shared_result, brute_force):
+    table = shared_result.shared_parameters
+    assert list(table["name"]) == ["index"]
+    assert_allclose(table["value"][0], brute_force["value"], atol=0.01 * brute_force["error"])
+    assert_allclose(table["error"][0], brute_force["error"], rtol=5e-3)
+    assert_allclose(table["errn"][0], brute_force["errn"], rtol=0.03)
+    assert_allclose(table["errp"][0], brute_force["errp"], rtol=0.03)
+    assert_allclose(shared_result.meta["stat_joint"], brute_force["stat"], atol=0.01)
+    assert_allclose(shared_result.quantity("stat").sum(), brute_force["stat"], atol=0.01)
+    assert shared_result.parameter_names == ["amplitude"]
+    assert list(shared_result.quantity("n_free")) == [1] * 6
+    assert shared_result.meta["shared_success"] and shared_result.meta["shared_iterations"] <= 6
+    # the per-bin norms are fitted with the index at its shared value
+    for model in shared_result.models:
+        assert model.spectral_model.index.frozen
+        assert_allclose(model.spectral_model.index.value, table["value"][0])
+
+
+def test_shared_parameters_in_every_format(shared_result, tmp_path):
+    for name in ("shared.fits", "shared.ecsv", "shared.fits.gz"):
+        shared_result.write(tmp_path / name)
+        read = TimeResolvedSpectrum.read(tmp_path / name)
+        assert read.shared_parameters.colnames == shared_result.shared_parameters.colnames
+        for column in ("value", "error", "errn", "errp"):
+            assert_allclose(read.shared_parameters[column], shared_result.shared_parameters[column])
+        assert list(read.shared_parameters["name"]) == ["index"]
+    assert "index = 3.08 +- 0.042" in str(shared_result)
+
+
+def test_likelihood_ratio_of_constant_and_varying_index(constant):
+    estimator = TimeResolvedSpectrumEstimator(time_intervals=INTERVALS)
+    test = estimator.test_variability(constant, ["index"])
+    assert test["dof"] == 5 and test["n_bins"] == 6
+    stat_null = test["null"].quantity("stat").sum()
+    stat_alt = test["alternative"].quantity("stat").sum()
+    assert_allclose(test["ts"], stat_null - stat_alt)
+    assert_allclose(test["ts"], 3.4688, atol=0.02)
+    assert test["p_value"] > 0.5
+    varying = estimator.test_variability(flare(), ["index"])
+    assert varying["p_value"] < 1e-3
+    assert varying["significance"] > 3.5
+    # the order of the two results does not matter
+    swapped = test["alternative"].likelihood_ratio(test["null"])
+    assert_allclose(swapped["ts"], test["ts"])
+
+
+def test_likelihood_ratio_errors(constant, shared_result):
+    free = TimeResolvedSpectrumEstimator(time_intervals=INTERVALS).run(constant)
+    with pytest.raises(ValueError, match="not nested"):
+        free.likelihood_ratio(free)
+    with pytest.raises(ValueError, match="not on the same time bins"):
+        free.likelihood_ratio(shared_result.slice_by_idx(slice(0, 3)))
+    estimator = TimeResolvedSpectrumEstimator(time_intervals=INTERVALS, shared_parameters=["beta"])
+    with pytest.raises(ValueError, match=r"shared_parameters \['beta'\] are not free parameters"):
+        estimator.run(constant)
+    with pytest.raises(ValueError, match="cannot be every free parameter"):
+        TimeResolvedSpectrumEstimator(time_intervals=INTERVALS, shared_parameters=["index", "amplitude"]).run(constant)
+    with pytest.raises(ValueError, match="are shared already"):
+        TimeResolvedSpectrumEstimator(time_intervals=INTERVALS, shared_parameters=["index"]).test_variability(constant, "index")
+
+
+def test_shared_fit_in_parallel_equals_serial(constant, shared_result):
+    estimator = TimeResolvedSpectrumEstimator(time_intervals=INTERVALS, shared_parameters=["index"], n_jobs=2)
+    result = estimator.run(constant)
+    assert_allclose(result.shared_parameters["value"], shared_result.shared_parameters["value"], rtol=1e-6)
+
+
+def test_group_by_flux():
+    flux = np.array([5.0, 1.0, 3.0, np.nan, 2.0, 4.0])
+    assert list(group_by_flux(flux, n_states=2)) == [1, 0, 0, -1, 0, 1]
+    assert list(group_by_flux(flux, method="thresholds", thresholds=[2.5])) == [1, 0, 1, -1, 0, 1]
+    errors = np.full(6, 0.1)
+    states = group_by_flux(np.array([1, 1, 1, 5, 5, 5.0]), errors, np.arange(6), method="bayesian-blocks")
+    assert list(states) == [0, 0, 0, 1, 1, 1]
+    with pytest.raises(ValueError, match="method must be one of"):
+        group_by_flux(flux, method="kmeans")
+
+
+def test_flux_states(tmp_path):
+    datasets = flare()
+    result = TimeResolvedSpectrumEstimator(time_intervals=INTERVALS).run(datasets)
+    states = fit_flux_states(result, datasets, n_states=3)
+    assert len(states) == 3
+    assert [states.bins(i) for i in range(3)] == [[0, 5], [1, 4], [2, 3]]
+    assert np.all(np.diff(states.table["flux"]) > 0)
+    # the harder-when-brighter flare: the index falls with the state's flux
+    assert np.all(np.diff(states.table["index"]) < 0)
+    stacked = Datasets([datasets[2], datasets[3]]).stack_reduce()
+    copy = stacked.copy(name="check")
+    copy.models = power_law_model()
+    Fit().run([copy])
+    assert_allclose(states.table["index"][2], copy.models[0].spectral_model.index.value, rtol=1e-3)
+    assert np.all(states.table["sqrt_ts"] > 20)
+    with mpl_plot_check():
+        states.plot("index")
+    states.write(tmp_path / "states.ecsv")
+    read = FluxStates.read(tmp_path / "states.ecsv")
+    assert_allclose(read.table["index"], states.table["index"])
+    assert read.parameter_names == ["index", "amplitude"]
+
+
+@requires_data()
+def test_pks2155_curvature():
+    """The numbers quoted in the tutorial and the statistics page (log-parabola, 1 TeV)."""
+    from gammapy_trs import TimeResolvedDatasetsMaker
+    from gammapy_trs.samples import pks2155
+
+    intervals = pks2155.reference_intervals()
+    datasets = TimeResolvedDatasetsMaker(pks2155.reference_makers(), intervals).run(
+        pks2155.reference_dataset(), pks2155.reference_observations()
+    )
+    datasets.models = SkyModel(
+        spectral_model=LogParabolaSpectralModel(
+            alpha=3, beta=0.1, amplitude="2e-11 cm-2 s-1 TeV-1", reference="1 TeV"
+        ),
+        name="pks2155",
+    )
+    free = TimeResolvedSpectrumEstimator(time_intervals=intervals, source="pks2155", selection_optional=["flux"])
+    shared = TimeResolvedSpectrumEstimator(time_intervals=intervals, source="pks2155", shared_parameters=["beta"])
+    free_result = free.run(datasets)
+    shared_result = shared.run(datasets)
+    table = shared_result.shared_parameters
+    assert_allclose(table["value"][0], 0.4747, atol=0.002)
+    assert_allclose(table["error"][0], 0.0632, atol=0.001)
+    lrt_beta = shared_result.likelihood_ratio(free_result)
+    assert lrt_beta["dof"] == 23
+    assert_allclose(lrt_beta["ts"], 17.93, atol=0.05)
+    both = TimeResolvedSpectrumEstimator(
+        time_intervals=intervals, source="pks2155", shared_parameters=["beta", "alpha"]
+    ).run(datasets)
+    alpha = both.likelihood_ratio(shared_result)  # as shared.test_variability(datasets, ["alpha"])
+    assert alpha["dof"] == 23
+    assert_allclose(alpha["ts"], 55.83, atol=0.1)
+    assert_allclose(alpha["significance"], 3.79, atol=0.02)
+    states = fit_flux_states(free_result, datasets, n_states=3)
+    assert_allclose(states.table["beta"], [0.402, 0.510, 0.367], atol=0.002)
+    assert_allclose(states.table["beta_err"], [0.174, 0.120, 0.067], atol=0.002)
