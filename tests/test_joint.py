@@ -194,3 +194,36 @@ def test_pks2155_curvature():
     states = fit_flux_states(free_result, datasets, n_states=3)
     assert_allclose(states.table["beta"], [0.402, 0.510, 0.367], atol=0.002)
     assert_allclose(states.table["beta_err"], [0.174, 0.120, 0.067], atol=0.002)
+
+
+from test_config import demo_config, demo_store  # noqa: E402,F401 -- the fixture
+
+
+def test_config_and_cli(demo_store, tmp_path):  # noqa: F811 -- the fixture
+    import yaml
+    from click.testing import CliRunner
+    from gammapy_trs.app.cli import cli
+
+    config = demo_config(demo_store, tmp_path / "out", method="fixed", width="10 min")
+    data = yaml.safe_load(config.model_dump_json())
+    data["model"]["parameters"]["index"] = 3.0
+    data["estimator"].update(
+        shared_parameters=[], test_variability=["index"], flux_states=dict(method="quantiles", n_states=2)
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(cli, ["run", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Variability of index (likelihood ratio): TS = " in result.output
+    assert "Flux states:" in result.output
+    written = TimeResolvedSpectrum.read(tmp_path / "out" / "time_resolved_spectrum.ecsv")
+    assert written.meta["variability_dof"] == written.n_bins - 1
+    states = FluxStates.read(tmp_path / "out" / "flux_states.ecsv")
+    assert len(states) == 2 and (tmp_path / "out" / "flux_states.png").exists()
+    # these 40 minutes are before the demo flare's peak: the index hardly changes
+    assert 0.05 < written.meta["variability_p_value"] <= 1
+    data["estimator"].update(shared_parameters=["index"], test_variability=[], flux_states=None)
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(cli, ["run", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "shared         : index = " in result.output

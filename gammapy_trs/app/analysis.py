@@ -16,11 +16,12 @@ from gammapy.modeling.models import (
 from gammapy.utils.scripts import make_path
 from ..binning import BinningOptions, make_intervals
 from ..estimation import TimeResolvedSpectrumEstimator
+from ..estimation.flux_states import fit_flux_states
 from ..reduction import TimeResolvedDatasetsMaker
 from ..samples.spectrum_setup import empty_spectrum_dataset, on_region, reflected_region_makers
 from ..utils.parameters import NORM_NAMES
 from .config import ConfigError
-from .figures import save_hysteresis_figure, save_parameters_figure
+from .figures import save_flux_states_figure, save_hysteresis_figure, save_parameters_figure
 
 __all__ = ["run_analysis"]
 
@@ -172,13 +173,48 @@ def run_analysis(config, resume=False):
         parallel_backend=est.parallel_backend,
         max_bins=config.binning.max_bins,
         checkpoint=checkpoint,
+        shared_parameters=est.shared_parameters,
     )
     result = estimator.run(datasets)
+    if est.test_variability:
+        result.meta.update(_variability_test(estimator, datasets, result, est.test_variability))
     result.write(output / f"time_resolved_spectrum.{config.output.format}", overwrite=True)
     shutil.rmtree(checkpoint)
+    if est.flux_states is not None:
+        _flux_states(result, datasets, est.flux_states, output, config.output.plots)
     if config.output.plots:
         _plots(result, output)
     return result
+
+
+def _variability_test(estimator, datasets, result, parameters):
+    """The likelihood-ratio test of the parameters' variability, as meta data of the result."""
+    null_estimator = estimator.copy()
+    null_estimator.shared_parameters = list(estimator.shared_parameters) + list(parameters)
+    null_estimator.checkpoint = None
+    test = null_estimator.run(datasets).likelihood_ratio(result)
+    log.info(f"Variability of {parameters}: {test}")
+    meta = {f"variability_{key}": value for key, value in test.items()}
+    meta["variability_parameters"] = ",".join(parameters)
+    return meta
+
+
+def _flux_states(result, datasets, cfg, output, plots):
+    """Spectra of the flux states, written to flux_states.ecsv (and plotted)."""
+    states = fit_flux_states(
+        result,
+        datasets,
+        method=cfg.method,
+        n_states=cfg.n_states,
+        thresholds=[u.Quantity(t) for t in cfg.thresholds] or None,
+        p0=cfg.p0,
+    )
+    states.write(output / "flux_states.ecsv", overwrite=True)
+    if plots:
+        shapes = [name for name in states.parameter_names if name not in NORM_NAMES]
+        if shapes:
+            save_flux_states_figure(states, output / "flux_states.png", shapes[0])
+    return states
 
 
 def _plots(result, output):

@@ -86,6 +86,18 @@ def run(config_file, resume):
     table = result.to_table()[columns]
     click.echo(str(result))
     click.echo("\n".join(table.pformat(max_lines=-1, max_width=-1)))
+    if "variability_ts" in result.meta:
+        meta = result.meta
+        click.echo(
+            f"\nVariability of {meta['variability_parameters']} (likelihood ratio): "
+            f"TS = {meta['variability_ts']:.2f} for {meta['variability_dof']} dof, "
+            f"p = {meta['variability_p_value']:.3g} ({meta['variability_significance']:.2f} sigma)"
+        )
+    states = Path(config.output.path) / "flux_states.ecsv"
+    if config.estimator.flux_states is not None and states.exists():
+        from ..result.flux_states import FluxStates
+
+        click.echo("\nFlux states:\n" + str(FluxStates.read(states)))
     click.echo(f"\nWrote the result and plots to {config.output.path}")
 
 

@@ -7,6 +7,7 @@ from astropy.time import Time
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 import astropy.units as u
 from ..binning import BINNING_METHODS, CRITERIA
+from ..estimation.flux_states import STATE_METHODS
 from ..estimation.steps import selectable_steps
 
 __all__ = ["TRSConfig", "ConfigError", "DEFAULT_CONFIG"]
@@ -109,11 +110,26 @@ class ModelConfig(_Base):
     frozen: list[str] = []
 
 
+class FluxStatesConfig(_Base):
+    method: Literal[STATE_METHODS] = "quantiles"
+    n_states: int = Field(3, gt=0)
+    thresholds: list[str] = []
+    p0: float = Field(0.05, gt=0, lt=1)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _fluxes(cls, values):
+        return [_quantity(value, "cm-2 s-1") for value in values]
+
+
 class EstimatorConfig(_Base):
     selection_optional: list[Literal[("all", *selectable_steps())]] = ["ts", "flux", "ul"]
     energy_min: str = "1 TeV"
     energy_max: str = "10 TeV"
     compare_to: Optional[Literal["LogParabola", "ExpCutoffPowerLaw"]] = None
+    shared_parameters: list[str] = []
+    test_variability: list[str] = []
+    flux_states: Optional[FluxStatesConfig] = None
     n_jobs: int = Field(1, gt=0)
     parallel_backend: Literal["multiprocessing", "ray"] = "multiprocessing"
 
@@ -212,6 +228,10 @@ estimator:
   energy_min: 1 TeV                     # energy range of the fluxes
   energy_max: 10 TeV
   compare_to: null                      # LogParabola | ExpCutoffPowerLaw: nested model test
+  shared_parameters: []                 # parameters with one value over all bins, e.g. [beta]
+  test_variability: []                  # likelihood-ratio test: are these parameters variable?
+  flux_states: null                     # e.g. {method: quantiles, n_states: 3}; or thresholds:
+                                        #   [1e-11 cm-2 s-1, ...]; or method: bayesian-blocks
   n_jobs: 1
   parallel_backend: multiprocessing     # multiprocessing | ray
 output:

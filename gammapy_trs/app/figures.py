@@ -8,7 +8,7 @@ its own.
 from pathlib import Path
 from matplotlib.figure import Figure
 
-__all__ = ["save_parameters_figure", "save_hysteresis_figure"]
+__all__ = ["save_parameters_figure", "save_hysteresis_figure", "save_flux_states_figure"]
 
 
 def save_parameters_figure(result, path, names=None, truth=None, dpi=100):
@@ -69,6 +69,32 @@ def save_hysteresis_figure(result, path, x, y, dpi=100):
     fig = Figure(figsize=(7, 5), layout="constrained")
     ax = fig.subplots()
     result.plot_correlation(x, y, ax=ax)
+    path = Path(path)
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
+def save_flux_states_figure(states, path, parameter, dpi=100):
+    """A parameter of each flux state against the state's flux, written to a PNG file.
+
+    Parameters
+    ----------
+    states : `~gammapy_trs.result.flux_states.FluxStates`
+        Flux states.
+    path : str or `~pathlib.Path`
+        PNG file.
+    parameter : str
+        Fitted parameter, e.g. "beta".
+    dpi : int, optional
+        Resolution. Default is 100.
+
+    Returns
+    -------
+    path : `~pathlib.Path`
+        The file.
+    """
+    fig = Figure(figsize=(7, 5), layout="constrained")
+    states.plot(parameter, ax=fig.subplots())
     path = Path(path)
     fig.savefig(path, dpi=dpi)
     return path
