@@ -29,3 +29,11 @@ def test_simulated_flare():
     namespace = runpy.run_path(str(TUTORIALS / "plot_simulated_flare.py"))
     assert namespace["result"].n_bins == 120
     assert namespace["result"].success.all()
+
+
+@requires_data()
+def test_pks2155_curvature():
+    namespace = runpy.run_path(str(TUTORIALS / "plot_pks2155_curvature.py"))
+    assert namespace["shared"].shared_parameters["name"][0] == "beta"
+    assert namespace["lrt_beta"]["p_value"] > 0.5
+    assert namespace["lrt_alpha"]["significance"] > 3.5
