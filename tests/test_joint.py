@@ -179,8 +179,9 @@ def test_pks2155_curvature():
     free_result = free.run(datasets)
     shared_result = shared.run(datasets)
     table = shared_result.shared_parameters
-    assert_allclose(table["value"][0], 0.4747, atol=0.002)
-    assert_allclose(table["error"][0], 0.0632, atol=0.001)
+    # a direct joint fit of the 24 bins (73 parameters, 10 minutes) gives 0.4714 +- 0.0636
+    assert_allclose(table["value"][0], 0.4714, atol=0.002)
+    assert_allclose(table["error"][0], 0.0636, atol=0.001)
     lrt_beta = shared_result.likelihood_ratio(free_result)
     assert lrt_beta["dof"] == 23
     assert_allclose(lrt_beta["ts"], 17.93, atol=0.05)

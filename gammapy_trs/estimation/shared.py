@@ -22,110 +22,13 @@ from .runner import run_tasks
 __all__ = [
     "SharedFitResult",
     "SharedParameters",
+    "conditional_stat",
     "fit_shared_parameters",
     "profile_bounds",
-    "profile_term",
     "stacked_start",
 ]
 
 log = logging.getLogger(__name__)
-
-
-def _shared(model, indices):
-    return [model.parameters[idx] for idx in indices]
-
-
-def profile_term(datasets, source, shared, values, start, fit):
-    """One bin's term of the joint statistic, with its derivatives in the shared parameters.
-
-    Parameters
-    ----------
-    datasets : `~gammapy.datasets.Datasets`
-        The bin's datasets with their models (not changed).
-    source : str
-        Source model name.
-    shared : list of int
-        Indices of the shared parameters in the source's parameters.
-    values : list of float
-        Values of the shared parameters.
-    start : dict or None
-        Start values of the bin's other free parameters, by name (a warm start).
-    fit : `~gammapy.modeling.Fit`
-        Fit instance.
-
-    Returns
-    -------
-    term : dict
-        ``success``, ``stat``, ``gradient`` and ``hessian`` (of the statistic in the shared
-        parameters, profiled over the others) and ``values`` (the bin's free parameters).
-    """
-    copies = copy_for_fit(datasets)
-    model = copies.models[source]
-    pars = _shared(model, shared)
-    for par, value in zip(pars, values):
-        par.value, par.frozen = value, True
-    free = copies.models.parameters.free_parameters
-    if start:
-        for par in free:
-            if par.name in start and np.isfinite(start[par.name]):
-                par.value = start[par.name]
-    failed = dict(success=False, stat=np.nan, gradient=None, hessian=None, values=None)
-    try:
-        result = fit.optimize(copies)
-        if not result.success:
-            return failed
-        optimum = {par.name: par.value for par in copies.models.parameters.free_parameters}
-        for par in pars:
-            par.frozen = False
-        covariance = fit.covariance(copies)
-        if not covariance.success:
-            return failed
-        stat, gradient, hessian = _profile_derivatives(copies, pars, np.asarray(covariance.matrix))
-    except Exception as error:  # noqa: BLE001 -- a bin that cannot be fitted is left out
-        log.warning(f"Conditional fit of the bin of {copies.names} failed: {error!r}")
-        return failed
-    return dict(success=True, stat=stat, gradient=gradient, hessian=hessian, values=optimum)
-
-
-def _profile_derivatives(datasets, shared, matrix):
-    """Statistic, gradient and curvature of the profile in the shared parameters.
-
-    The gradient of the statistic in every free parameter is taken by central
-    differences (steps of a tenth of each error); the optimiser's small distance
-    to the conditional optimum is then corrected to first order with the
-    curvature ``H = 2 C^-1``: gradient ``g_s - H_sp H_pp^-1 g_p`` and statistic
-    ``stat - g_p H_pp^-1 g_p / 2`` (``s`` shared, ``p`` the bin's own parameters).
-    """
-    everything = list(datasets.models.parameters)
-    free = datasets.models.parameters.free_parameters
-    index = [next(i for i, p in enumerate(everything) if p is par) for par in free]
-    covariance = matrix[np.ix_(index, index)]
-    is_shared = np.array([any(par is p for p in shared) for par in free])
-    stat = float(datasets.stat_sum())
-    gradient = np.empty(len(free))
-    for k, par in enumerate(free):
-        center, step = par.value, 0.1 * np.sqrt(max(covariance[k, k], 1e-300))
-        par.value = center + step
-        upper = float(datasets.stat_sum())
-        par.value = center - step
-        lower = float(datasets.stat_sum())
-        par.value = center
-        gradient[k] = (upper - lower) / (2 * step)
-    hessian = 2 * np.linalg.inv(covariance)
-    s, p = is_shared, ~is_shared
-    if p.any():
-        correction = np.linalg.solve(hessian[np.ix_(p, p)], gradient[p])
-        profile_gradient = gradient[s] - hessian[np.ix_(s, p)] @ correction
-        stat -= 0.5 * float(gradient[p] @ correction)
-    else:
-        profile_gradient = gradient[s]
-    # order of the shared parameters as given
-    order = [next(k for k, par in enumerate(free) if par is target) for target in shared]
-    positions = {k: j for j, k in enumerate(np.flatnonzero(s))}
-    permutation = [positions[k] for k in order]
-    profile_gradient = profile_gradient[permutation]
-    profile_hessian = 2 * np.linalg.inv(covariance[np.ix_(order, order)])
-    return stat, profile_gradient, profile_hessian
 
 
 class SharedFitResult:
@@ -161,13 +64,58 @@ class SharedFitResult:
         return np.sqrt(np.diag(self.covariance))
 
 
-def _terms(groups, source, shared, values, starts, fit, n_jobs, backend):
+def conditional_stat(datasets, source, shared, values, start, fit):
+    """One bin's best statistic with the shared parameters fixed: ``(success, stat, values)``.
+
+    Parameters
+    ----------
+    datasets : `~gammapy.datasets.Datasets`
+        The bin's datasets with their models (not changed).
+    source : str
+        Source model name.
+    shared : list of int
+        Indices of the shared parameters in the source's parameters.
+    values : list of float
+        Values of the shared parameters.
+    start : dict or None
+        Start values of the bin's other free parameters, by name (a warm start).
+    fit : `~gammapy.modeling.Fit`
+        Fit instance.
+    """
+    copies = copy_for_fit(datasets)
+    model = copies.models[source]
+    for idx, value in zip(shared, values):
+        model.parameters[idx].value, model.parameters[idx].frozen = value, True
+    free = copies.models.parameters.free_parameters
+    for par in free:
+        if start and par.name in start and np.isfinite(start[par.name]):
+            par.value = start[par.name]
+    try:
+        result = fit.optimize(copies)
+    except Exception as error:  # noqa: BLE001 -- a bin that cannot be fitted is left out
+        log.debug(f"Conditional fit of the bin of {copies.names} failed: {error!r}")
+        return False, np.nan, None
+    if not result.success:
+        return False, np.nan, None
+    return True, float(copies.stat_sum()), {par.name: par.value for par in free}
+
+
+def _profiles(groups, source, shared, points, starts, fit, n_jobs, backend):
+    """Each bin's conditional statistic at each point: ``(success, stat, values)`` arrays."""
     tasks = {
-        index: (group, source, shared, list(values), starts[index], fit)
-        for index, group in enumerate(groups)
+        (k, i): (group, source, shared, list(point), starts[i], fit)
+        for k, point in enumerate(points)
+        for i, group in enumerate(groups)
     }
-    results = run_tasks(profile_term, tasks, n_jobs=n_jobs, backend=backend, task_name="Shared fit")
-    return [results[index] for index in range(len(groups))]
+    keys = list(tasks)
+    flat = run_tasks(
+        conditional_stat, dict(enumerate(tasks.values())), n_jobs=n_jobs, backend=backend, task_name="Shared fit"
+    )
+    results = {keys[j]: flat[j] for j in range(len(keys))}
+    success = np.array([[results[(k, i)][0] for i in range(len(groups))] for k in range(len(points))])
+    stat = np.array([[results[(k, i)][1] for i in range(len(groups))] for k in range(len(points))])
+    values = [results[(0, i)][2] for i in range(len(groups))]
+    return success, stat, values
 
 
 def fit_shared_parameters(
@@ -179,10 +127,19 @@ def fit_shared_parameters(
     n_jobs=None,
     backend=None,
     fixed=(),
+    bounds=None,
+    scale=None,
     tolerance=0.01,
     max_iterations=30,
 ):
     """Maximise the joint likelihood of all bins in the shared parameters.
+
+    Newton iterations on the profile ``P(theta) = sum_i min stat_i``: its
+    gradient and curvature come from finite differences of ``P`` itself, each
+    evaluation one independent (warm-started) fit per bin, with steps of half
+    the current error, so that faint bins, whose likelihood is far from
+    quadratic, count correctly. Steps are limited to 3 sigma and to the
+    parameters' bounds, and halved where they overshoot.
 
     Parameters
     ----------
@@ -203,6 +160,11 @@ def fit_shared_parameters(
     fixed : list of int, optional
         Positions in ``shared`` of parameters kept at their start values (for
         profiles). Default is none.
+    bounds : tuple of array-like, optional
+        Lower and upper bounds of the shared parameters (NaN for none). Default is None.
+    scale : array-like, optional
+        First guess of the errors, the first finite-difference steps. Default is
+        None, 10% of each value (or 0.01).
     tolerance : float, optional
         Convergence when every Newton step is below this many sigma. Default is 0.01.
     max_iterations : int, optional
@@ -214,49 +176,107 @@ def fit_shared_parameters(
         Result.
     """
     values = np.array(start, dtype=float)
-    free = np.array([i not in fixed for i in range(len(shared))])
+    n = len(shared)
+    free = np.flatnonzero([i not in fixed for i in range(n)])
+    low, high = np.full(n, -np.inf), np.full(n, np.inf)
+    if bounds is not None:
+        low = np.nan_to_num(np.asarray(bounds[0], dtype=float), nan=-np.inf)
+        high = np.nan_to_num(np.asarray(bounds[1], dtype=float), nan=np.inf)
+    if scale is None or not np.all(np.isfinite(scale)) or np.any(np.asarray(scale) <= 0):
+        scale = np.maximum(0.1 * np.abs(values), 0.01)
+    steps = 0.5 * np.asarray(scale, dtype=float)
     starts = [None] * len(groups)
-    previous, step_scale, covariance = None, 1.0, np.full((len(shared),) * 2, np.nan)
+    covariance = np.full((n, n), np.nan)
+    previous, halvings = None, 0
+    noise = 0.01 + 1e-3 * np.sqrt(len(groups))  # of the summed statistic, from the fits' tolerance
     for iteration in range(1, max_iterations + 1):
-        terms = _terms(groups, source, shared, values, starts, fit, n_jobs, backend)
-        used = np.array([term["success"] for term in terms])
-        if not used.any():
-            raise ValueError("No bin could be fitted with the shared parameters at these values.")
-        stat = float(sum(term["stat"] for term in terms if term["success"]))
-        gradient = sum(term["gradient"] for term in terms if term["success"])
-        hessian = sum(term["hessian"] for term in terms if term["success"])
-        covariance = 2 * np.linalg.inv(hessian)
-        if not free.any():
-            return SharedFitResult(values, covariance, stat, used, iteration, True)
-        step = np.zeros(len(shared))
-        step[free] = -np.linalg.solve(hessian[np.ix_(free, free)], gradient[free])
-        # the Newton decrement: the statistic's predicted fall, robust to the fits' noise
-        decrement = float(-gradient[free] @ step[free])
-        if previous is not None and decrement > previous[0] and step_scale > 1 / 64:
-            # the last step overshot: back to half of it
-            step_scale /= 2
-            values = previous[1] + step_scale * previous[2]
+        # the stencil's centre: at least one step inside the bounds
+        center = values.copy()
+        center[free] = np.clip(values[free], (low + steps)[free], (high - steps)[free])
+        points, index = [center.copy()], {}
+        for j in free:
+            for sign in (1, -1):
+                point = center.copy()
+                point[j] = center[j] + sign * steps[j]
+                index[(j, sign)] = len(points)
+                points.append(point)
+        for a_pos, j in enumerate(free):
+            for l in free[a_pos + 1:]:
+                point = center.copy()
+                point[j] += steps[j]
+                point[l] += steps[l]
+                index[(j, l)] = len(points)
+                points.append(point)
+        success, stat, optimum = _profiles(groups, source, shared, points, starts, fit, n_jobs, backend)
+        used = success.all(axis=0)
+        if not used.any() or (
+            previous is not None and stat[0, used].sum() > previous[1] + noise and halvings < 6
+        ):
+            if previous is None:
+                raise ValueError("No bin could be fitted with the shared parameters at these values.")
+            # the step went too far (or where no bin can be fitted): back to half of it
+            values, halvings = previous[0] + 0.5 * (values - previous[0]), halvings + 1
             continue
-        starts = [term["values"] if term["success"] else starts[i] for i, term in enumerate(terms)]
-        sigma = np.sqrt(np.diag(covariance))
-        if np.all(np.abs(step) <= tolerance * sigma):
-            return SharedFitResult(values, covariance, stat, used, iteration, True)
-        previous, step_scale = (decrement, values.copy(), step), 1.0
+        halvings = 0
+        total = stat[:, used].sum(axis=1)
+        values = center
+        if len(free) == 0:
+            return SharedFitResult(values, covariance, float(total[0]), used, iteration, True)
+        gradient, hessian = np.zeros(len(free)), np.zeros((len(free), len(free)))
+        for a_pos, j in enumerate(free):
+            f_up, f_down, f0 = total[index[(j, 1)]], total[index[(j, -1)]], total[0]
+            gradient[a_pos] = (f_up - f_down) / (2 * steps[j])
+            hessian[a_pos, a_pos] = (f_up - 2 * f0 + f_down) / steps[j] ** 2
+        for a_pos, j in enumerate(free):
+            for b_pos in range(a_pos + 1, len(free)):
+                l = free[b_pos]
+                mixed = total[index[(j, l)]] - total[index[(j, 1)]] - total[index[(l, 1)]] + total[0]
+                hessian[a_pos, b_pos] = hessian[b_pos, a_pos] = mixed / (steps[j] * steps[l])
+        starts = [optimum[i] if success[0, i] else starts[i] for i in range(len(groups))]
+        step = np.zeros(n)
+        step[free] = _newton_step(gradient, hessian, max_step=6 * steps[free])
+        step = np.clip(values + step, low, high) - values
+        convex = np.all(np.linalg.eigvalsh(hessian) > 0)
+        inverse = 2 * np.linalg.inv(hessian) if convex else np.full(hessian.shape, np.nan)
+        covariance = np.full((n, n), np.nan)
+        covariance[np.ix_(free, free)] = inverse
+        sigma = np.sqrt(np.diag(inverse)) if convex else np.full(len(free), np.nan)
+        if convex:
+            steps[free] = 0.5 * sigma
+            if np.all(np.abs(step[free]) <= tolerance * sigma):
+                return SharedFitResult(values, covariance, float(total[0]), used, iteration, True)
+        previous = (values.copy(), float(total[0]))
         values = values + step
     log.warning(f"The shared-parameter fit did not converge in {max_iterations} iterations.")
-    return SharedFitResult(values, covariance, stat, used, max_iterations, False)
+    return SharedFitResult(values, covariance, float(total[0]), used, max_iterations, False)
+
+
+def _newton_step(gradient, hessian, max_step):
+    """A Newton step where the profile is convex, else downhill; at most ``max_step`` in each parameter."""
+    if np.all(np.linalg.eigvalsh(hessian) > 0):
+        step = -np.linalg.solve(hessian, gradient)
+    else:
+        # not convex here (far from the optimum, e.g. faint bins): the longest step downhill
+        step = -np.sign(gradient) * max_step
+    ratio = np.max(np.abs(step) / max_step)
+    return step / ratio if ratio > 1 else step
 
 
 def stacked_start(groups, source_model, shared, fit):
-    """Start values of the shared parameters: a fit of all bins' datasets stacked (or joint)."""
+    """Start values and errors of the shared parameters: a fit of all bins' datasets stacked (or joint)."""
     datasets = Datasets([d for group in groups for d in group])
     try:
         copies = copy_for_fit([datasets.stack_reduce(name="all-bins")], models=[source_model])
     except Exception:  # noqa: BLE001 -- e.g. datasets of different geometries
         copies = copy_for_fit(datasets)
-    fit.optimize(copies)
+    try:
+        fit.run(copies)
+    except Exception:  # noqa: BLE001 -- the covariance of a poor fit: only the values are used
+        pass
     model = copies.models[source_model.name]
-    return [float(model.parameters[idx].value) for idx in shared]
+    values = [float(model.parameters[idx].value) for idx in shared]
+    errors = [float(model.parameters[idx].error) for idx in shared]
+    return values, errors
 
 
 def profile_bounds(groups, source, shared, best, fit, n_sigma, n_jobs=None, backend=None):
@@ -276,7 +296,7 @@ def profile_bounds(groups, source, shared, best, fit, n_sigma, n_jobs=None, back
             values = best.values.copy()
             values[j] = value
             result = fit_shared_parameters(
-                groups, source, shared, values, fit, n_jobs, backend, fixed=[j]
+                groups, source, shared, values, fit, n_jobs, backend, fixed=[j], scale=best.errors
             )
             return result.stat - target
 
@@ -335,9 +355,14 @@ class SharedParameters:
         if len(names) == len(parameters.names):
             raise ValueError("shared_parameters cannot be every free parameter: nothing would vary.")
         shared = [parameters.names[name] for name in names]
-        start = stacked_start(groups, source_model, shared, fit)
+        start, scale = stacked_start(groups, source_model, shared, fit)
         log.info(f"Fitting the shared parameters {names} over {len(groups)} bins.")
-        best = fit_shared_parameters(groups, source_model.name, shared, start, fit, n_jobs, backend)
+        pars = [source_model.parameters[idx] for idx in shared]
+        bounds = ([par.min for par in pars], [par.max for par in pars])
+        start = np.clip(start, np.nan_to_num(bounds[0], nan=-np.inf), np.nan_to_num(bounds[1], nan=np.inf))
+        best = fit_shared_parameters(
+            groups, source_model.name, shared, start, fit, n_jobs, backend, bounds=bounds, scale=scale
+        )
         errn = errp = np.full(len(names), np.nan)
         if n_sigma is not None:
             errn, errp = profile_bounds(
