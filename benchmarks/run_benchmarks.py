@@ -17,6 +17,9 @@ Sections:
   difference of the tables.
 * ``scale``: 100 and 2,000 simulated bins (no data files): time per bin and
   peak memory (tracemalloc) of the estimator, against the size of its result.
+* ``shared``: 100, 300 and 1,000 simulated bins (no data files): the estimator with
+  the index shared by all bins (one joint likelihood) against the independent per-bin
+  fits (n_jobs=1), the ratio and how the time per bin grows with the number of bins.
 
 The reduction, fit and parallel sections need ``$GAMMAPY_DATA``.
 """
@@ -47,7 +50,7 @@ from gammapy_trs.samples.pks2155 import (
 )
 from gammapy_trs.samples.simulate import simulate_onoff_datasets
 
-SECTIONS = ("reduction", "fit", "parallel", "scale")
+SECTIONS = ("reduction", "fit", "parallel", "scale", "shared")
 
 
 def machine():
@@ -202,6 +205,24 @@ def bench_scale():
     out["time_per_bin_ratio"] = out[2000]["seconds_per_bin"] / out[100]["seconds_per_bin"]
     out["peak_per_bin_ratio"] = (out[2000]["peak_mb"] / 2000) / (out[100]["peak_mb"] / 100)
     out["result_per_bin_ratio"] = (out[2000]["result_mb"] / 2000) / (out[100]["result_mb"] / 100)
+    return out
+
+
+def bench_shared(sizes=(100, 300, 1000)):
+    out = {}
+    for n_bins in sizes:
+        datasets, intervals = simulated(n_bins, seed=n_bins)
+        independent = TimeResolvedSpectrumEstimator(time_intervals=intervals, n_jobs=1)
+        shared = TimeResolvedSpectrumEstimator(time_intervals=intervals, n_jobs=1, shared_parameters=["index"])
+        _, t_independent = timed(independent.run, datasets)
+        result, t_shared = timed(shared.run, datasets)
+        out[n_bins] = dict(
+            independent_s=t_independent, shared_s=t_shared, ratio=t_shared / t_independent,
+            shared_per_bin_s=t_shared / n_bins, iterations=result.meta["shared_iterations"],
+            index=float(result.shared_parameters["value"][0]), index_err=float(result.shared_parameters["error"][0]),
+        )
+    first, last = sizes[0], sizes[-1]
+    out["shared_per_bin_growth"] = out[last]["shared_per_bin_s"] / out[first]["shared_per_bin_s"]
     return out
 
 

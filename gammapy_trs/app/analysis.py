@@ -189,10 +189,8 @@ def run_analysis(config, resume=False):
 
 def _variability_test(estimator, datasets, result, parameters):
     """The likelihood-ratio test of the parameters' variability, as meta data of the result."""
-    null_estimator = estimator.copy()
-    null_estimator.shared_parameters = list(estimator.shared_parameters) + list(parameters)
-    null_estimator.checkpoint = None
-    test = null_estimator.run(datasets).likelihood_ratio(result)
+    test = estimator.test_variability(datasets, parameters, alternative=result)
+    test = {key: value for key, value in test.items() if key not in ("null", "alternative")}
     log.info(f"Variability of {parameters}: {test}")
     meta = {f"variability_{key}": value for key, value in test.items()}
     meta["variability_parameters"] = ",".join(parameters)

@@ -270,7 +270,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             n_sigma=self.n_sigma if "errn-errp" in self.selection_optional else None,
         )
 
-    def test_variability(self, datasets, parameters):
+    def test_variability(self, datasets, parameters, alternative=None):
         """Likelihood-ratio test of whether parameters vary between the bins.
 
         Runs this estimator twice: with ``parameters`` free in each bin (the
@@ -284,6 +284,9 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             Datasets with their models.
         parameters : list of str
             Source parameters to test, e.g. ``["index"]``.
+        alternative : `~gammapy_trs.TimeResolvedSpectrum`, optional
+            This estimator's result on ``datasets``, if already computed. Default
+            is None: it is computed.
 
         Returns
         -------
@@ -296,7 +299,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         overlap = set(parameters) & set(self.shared_parameters)
         if overlap:
             raise ValueError(f"{sorted(overlap)} are shared already: they cannot vary.")
-        alternative = self.run(datasets)
+        alternative = self.run(datasets) if alternative is None else alternative
         null_estimator = self.copy()
         null_estimator.shared_parameters = list(self.shared_parameters) + parameters
         null_estimator.checkpoint = None

@@ -1,13 +1,13 @@
 """Parameters shared by all bins: one joint likelihood, maximised by a profile Newton method.
 
 The joint statistic of the bins is ``P(theta) = sum_i min_phi_i stat_i(theta, phi_i)``,
-``theta`` the shared parameters and ``phi_i`` the free parameters of bin ``i``. Each term
-is an independent fit of one bin with ``theta`` fixed (parallel, warm-started), and
-its first and second derivatives in ``theta`` follow from that fit: the gradient is the
-partial derivative at the bin's optimum (envelope theorem) and the curvature the inverse
-of the ``theta`` block of the bin's covariance with ``theta`` free (Schur complement).
-Newton steps on the summed terms converge in a few iterations, so that the cost is a
-few independent fits per bin: linear in the number of bins, however many.
+``theta`` the shared parameters and ``phi_i`` the free parameters of bin ``i``. Each
+evaluation of ``P`` is one independent fit per bin with ``theta`` fixed (in parallel,
+warm-started from the last one). Newton steps on finite differences of ``P`` (steps of
+half the current error) converge in a few iterations, so that the cost is a fixed
+number of independent fits per bin, however many bins: close to linear in their
+number. Differences of ``P`` itself, not the curvature of each bin, keep faint bins
+(whose likelihood is far from quadratic) exact.
 """
 
 import logging
