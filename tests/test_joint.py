@@ -5,8 +5,8 @@ import pytest
 from numpy.testing import assert_allclose
 from gammapy.datasets import Datasets
 from gammapy.modeling import Fit
-from gammapy.modeling.models import LogParabolaSpectralModel, PowerLawSpectralModel, SkyModel
-from gammapy.utils.testing import mpl_plot_check, requires_data
+from gammapy.modeling.models import PowerLawSpectralModel
+from gammapy.utils.testing import mpl_plot_check
 from gammapy_trs import TimeResolvedSpectrum, TimeResolvedSpectrumEstimator
 from gammapy_trs.estimation.flux_states import fit_flux_states, group_by_flux
 from gammapy_trs.result.flux_states import FluxStates
@@ -156,45 +156,6 @@ def test_flux_states(tmp_path):
     read = FluxStates.read(tmp_path / "states.ecsv")
     assert_allclose(read.table["index"], states.table["index"])
     assert read.parameter_names == ["index", "amplitude"]
-
-
-@requires_data()
-def test_pks2155_curvature():
-    """The numbers quoted in the tutorial and the statistics page (log-parabola, 1 TeV)."""
-    from gammapy_trs import TimeResolvedDatasetsMaker
-    from gammapy_trs.samples import pks2155
-
-    intervals = pks2155.reference_intervals()
-    datasets = TimeResolvedDatasetsMaker(pks2155.reference_makers(), intervals).run(
-        pks2155.reference_dataset(), pks2155.reference_observations()
-    )
-    datasets.models = SkyModel(
-        spectral_model=LogParabolaSpectralModel(
-            alpha=3, beta=0.1, amplitude="2e-11 cm-2 s-1 TeV-1", reference="1 TeV"
-        ),
-        name="pks2155",
-    )
-    free = TimeResolvedSpectrumEstimator(time_intervals=intervals, source="pks2155", selection_optional=["flux"])
-    shared = TimeResolvedSpectrumEstimator(time_intervals=intervals, source="pks2155", shared_parameters=["beta"])
-    free_result = free.run(datasets)
-    shared_result = shared.run(datasets)
-    table = shared_result.shared_parameters
-    # a direct joint fit of the 24 bins (73 parameters, 10 minutes) gives 0.4714 +- 0.0636
-    assert_allclose(table["value"][0], 0.4714, atol=0.002)
-    assert_allclose(table["error"][0], 0.0636, atol=0.001)
-    lrt_beta = shared_result.likelihood_ratio(free_result)
-    assert lrt_beta["dof"] == 23
-    assert_allclose(lrt_beta["ts"], 17.93, atol=0.05)
-    both = TimeResolvedSpectrumEstimator(
-        time_intervals=intervals, source="pks2155", shared_parameters=["beta", "alpha"]
-    ).run(datasets)
-    alpha = both.likelihood_ratio(shared_result)  # as shared.test_variability(datasets, ["alpha"])
-    assert alpha["dof"] == 23
-    assert_allclose(alpha["ts"], 55.83, atol=0.1)
-    assert_allclose(alpha["significance"], 3.79, atol=0.02)
-    states = fit_flux_states(free_result, datasets, n_states=3)
-    assert_allclose(states.table["beta"], [0.402, 0.510, 0.367], atol=0.002)
-    assert_allclose(states.table["beta_err"], [0.174, 0.120, 0.067], atol=0.002)
 
 
 from test_config import demo_config, demo_store  # noqa: E402,F401 -- the fixture
