@@ -77,8 +77,8 @@ def conditional_stat(datasets, source, shared, values, start, fit):
         Indices of the shared parameters in the source's parameters.
     values : list of float
         Values of the shared parameters.
-    start : dict or None
-        Start values of the bin's other free parameters, by name (a warm start).
+    start : list of float or None
+        Start values of the bin's other free parameters, in order (a warm start).
     fit : `~gammapy.modeling.Fit`
         Fit instance.
     """
@@ -87,9 +87,10 @@ def conditional_stat(datasets, source, shared, values, start, fit):
     for idx, value in zip(shared, values):
         model.parameters[idx].value, model.parameters[idx].frozen = value, True
     free = copies.models.parameters.free_parameters
-    for par in free:
-        if start and par.name in start and np.isfinite(start[par.name]):
-            par.value = start[par.name]
+    if start is not None and len(start) == len(free):
+        for par, value in zip(free, start):
+            if np.isfinite(value):
+                par.value = value
     try:
         result = fit.optimize(copies)
     except Exception as error:  # noqa: BLE001 -- a bin that cannot be fitted is left out
@@ -97,7 +98,7 @@ def conditional_stat(datasets, source, shared, values, start, fit):
         return False, np.nan, None
     if not result.success:
         return False, np.nan, None
-    return True, float(copies.stat_sum()), {par.name: par.value for par in free}
+    return True, float(copies.stat_sum()), [par.value for par in free]
 
 
 def _profiles(groups, source, shared, points, starts, fit, n_jobs, backend):
