@@ -57,6 +57,7 @@ class FluxStates:
             Axes.
         """
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter
 
         if parameter not in self.parameter_names:
             raise ValueError(f"{parameter!r} is not a fitted parameter: {self.parameter_names}")
@@ -74,6 +75,7 @@ class FluxStates:
         unit = table[parameter].unit
         ax.set_ylabel(parameter if unit is None or unit == u.one else f"{parameter} [{unit}]")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log axis overlap
         return ax
 
     def write(self, filename, overwrite=False):
