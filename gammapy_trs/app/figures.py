@@ -11,6 +11,12 @@ from matplotlib.figure import Figure
 __all__ = ["save_parameters_figure", "save_hysteresis_figure", "save_flux_states_figure"]
 
 
+def _save(fig, path, dpi):
+    path = Path(path)
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
 def save_parameters_figure(result, path, names=None, truth=None, dpi=100):
     """Each parameter against time, one panel each, written to a PNG file.
 
@@ -42,9 +48,7 @@ def save_parameters_figure(result, path, names=None, truth=None, dpi=100):
             times, values = truth[name]
             ax.plot(times, values, "k--", lw=1, label="injected")
             ax.legend()
-    path = Path(path)
-    fig.savefig(path, dpi=dpi)
-    return path
+    return _save(fig, path, dpi)
 
 
 def save_hysteresis_figure(result, path, x, y, dpi=100):
@@ -69,9 +73,7 @@ def save_hysteresis_figure(result, path, x, y, dpi=100):
     fig = Figure(figsize=(7, 5), layout="constrained")
     ax = fig.subplots()
     result.plot_correlation(x, y, ax=ax)
-    path = Path(path)
-    fig.savefig(path, dpi=dpi)
-    return path
+    return _save(fig, path, dpi)
 
 
 def save_flux_states_figure(states, path, parameter, dpi=100):
@@ -95,6 +97,4 @@ def save_flux_states_figure(states, path, parameter, dpi=100):
     """
     fig = Figure(figsize=(7, 5), layout="constrained")
     states.plot(parameter, ax=fig.subplots())
-    path = Path(path)
-    fig.savefig(path, dpi=dpi)
-    return path
+    return _save(fig, path, dpi)
