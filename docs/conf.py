@@ -32,7 +32,7 @@ sphinx_gallery_conf = {
     "examples_dirs": ["../tutorials"],
     "gallery_dirs": ["tutorials"],
     "filename_pattern": r"plot_",
-    "ignore_pattern": r"__init__\.py",
+    "ignore_pattern": r"(__init__|make_notebooks)\.py",
     "plot_gallery": "True",
     "download_all_examples": False,
     "remove_config_comments": True,
@@ -57,8 +57,11 @@ def _generate(app):
     from gammapy_trs.result.quantities import CORE_QUANTITIES
     from gammapy_trs.utils.gammapy_internals import INTERNALS
 
+    from gammapy_trs.app.config import DEFAULT_CONFIG
+
     out = here / "_generated"
     out.mkdir(exist_ok=True)
+    (out / "default_config.yaml").write_text(DEFAULT_CONFIG)
     layers.draw(out / "layers.png")
     (out / "layers_table.rst").write_text(layers.layers_table())
 

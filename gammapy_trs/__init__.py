@@ -1,11 +1,12 @@
-"""gammapy-trs: time-resolved spectroscopy of gamma-ray sources with Gammapy."""
+"""gammapy-trs: time-resolved spectroscopy of gamma-ray sources with Gammapy.
 
+The public names load on first use (so that ``gammapy-trs --help`` does not
+import Gammapy); the first use also registers the estimator in
+`gammapy.estimators.ESTIMATOR_REGISTRY` (`register_estimators`).
+"""
+
+import importlib
 from importlib.metadata import PackageNotFoundError, version
-from .binning import as_gti
-from .estimation import TimeResolvedSpectrumEstimator
-from .reduction import TimeResolvedDatasetsMaker
-from .registry import register_estimators
-from .result import TimeResolvedSpectrum
 
 try:
     __version__ = version("gammapy-trs")
@@ -20,4 +21,24 @@ __all__ = [
     "register_estimators",
 ]
 
-register_estimators()
+_PUBLIC = {
+    "TimeResolvedSpectrumEstimator": "estimation",
+    "TimeResolvedSpectrum": "result",
+    "TimeResolvedDatasetsMaker": "reduction",
+    "as_gti": "binning",
+    "register_estimators": "registry",
+}
+
+
+def __getattr__(name):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    registry = importlib.import_module(".registry", __name__)
+    registry.register_estimators()
+    value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

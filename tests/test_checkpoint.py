@@ -153,7 +153,7 @@ def test_cli_resume(demo_store, tmp_path, monkeypatch):  # noqa: F811 -- the fix
     output = tmp_path / "out"
     config = demo_config(demo_store, output, method="fixed", width="10 min")
     (tmp_path / "config.yaml").write_text(config.model_dump_json())
-    reference = analysis.run_analysis(demo_config(demo_store, tmp_path / "ref", method="fixed", width="10 min"))
+    reference = analysis.run_analysis(demo_config(demo_store, tmp_path / "ref", method="fixed", width="10 min")).result
 
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt  # after the last bin, before the result is written
@@ -178,6 +178,6 @@ def test_cli_checks_the_output_folder_first(demo_store, tmp_path):  # noqa: F811
     blocker.write_text("")
     config = demo_config(demo_store, blocker / "out", method="fixed", width="10 min")
     start = time.perf_counter()
-    with pytest.raises(ConfigError, match="output.path: cannot write to"):
+    with pytest.raises(ConfigError, match="output folder: cannot write to"):
         analysis.run_analysis(config)
     assert time.perf_counter() - start < 2

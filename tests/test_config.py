@@ -1,87 +1,133 @@
-"""Configuration files and ``gammapy-trs config`` / ``gammapy-trs run``."""
+"""Configuration files (Gammapy's AnalysisConfig plus ``time_resolved``), ``gammapy-trs config`` / ``run``."""
 
+import time
 from pathlib import Path
 import astropy.units as u
 import pytest
 import yaml
 from click.testing import CliRunner
 from numpy.testing import assert_allclose
+from gammapy.analysis import AnalysisConfig
 from gammapy.utils.testing import requires_data
 from gammapy_trs.app.analysis import run_analysis
 from gammapy_trs.app.cli import cli
 from gammapy_trs.app.config import DEFAULT_CONFIG, ConfigError, TRSConfig
 from gammapy_trs.samples.demo_data import DEMO_SOURCE, simulate_demo_data_store
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "pks2155_flare.yaml"
+EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLE = EXAMPLES / "pks2155_flare.yaml"
+
+DEMO_MODELS = {
+    "components": [
+        {
+            "name": "flare",
+            "type": "SkyModel",
+            "spectral": {
+                "type": "PowerLawSpectralModel",
+                "parameters": [
+                    {"name": "index", "value": 3.0},
+                    {"name": "amplitude", "value": 1e-10, "unit": "cm-2 s-1 TeV-1"},
+                    {"name": "reference", "value": 1.0, "unit": "TeV"},
+                ],
+            },
+        }
+    ]
+}
 
 
 def test_default_config_is_valid():
     config = TRSConfig.from_yaml(DEFAULT_CONFIG)
-    assert config.binning.method == "fixed"
-    assert config.binning.width == "900.0 s"
-    assert config.energy_axis.min == "0.4 TeV"
-    assert config.model.parameters["amplitude"] == "2e-11 cm-2 s-1 TeV-1"
+    assert config.time_resolved.binning.method == "fixed"
+    assert config.time_resolved.binning.width == "900.0 s"
+    assert config.datasets.geom.axes.energy.min == 0.4 * u.TeV
+    assert config.datasets.safe_mask.parameters == {"aeff_percent": 10}
     result = CliRunner().invoke(cli, ["config"])
     assert result.exit_code == 0 and result.output == DEFAULT_CONFIG
 
 
+def test_config_written_to_a_file(tmp_path):
+    path = tmp_path / "config.yaml"
+    assert CliRunner().invoke(cli, ["config", "--filename", str(path)]).exit_code == 0
+    assert path.read_text() == DEFAULT_CONFIG
+    again = CliRunner().invoke(cli, ["config", "--filename", str(path)])
+    assert again.exit_code == 1 and "exists: use --overwrite" in again.output
+    assert CliRunner().invoke(cli, ["config", "--filename", str(path), "--overwrite"]).exit_code == 0
+
+
+def test_a_gammapy_analysis_config_plus_time_resolved_is_a_config(tmp_path):
+    """Gammapy's own YAML (every section, as AnalysisConfig writes it) plus a time_resolved section."""
+    gammapy_yaml = AnalysisConfig().to_yaml()
+    config = TRSConfig.from_yaml(gammapy_yaml + "\ntime_resolved:\n  binning: {method: observation}\n")
+    assert config.time_resolved.binning.method == "observation"
+    assert config.datasets.type == "1d"
+    written = tmp_path / "config.yaml"
+    config.write(written)
+    assert TRSConfig.read(written).time_resolved.binning.method == "observation"
+
+
 def test_example_config_is_valid():
     config = TRSConfig.read(EXAMPLE)
-    assert config.estimator.compare_to == "LogParabola"
+    assert config.time_resolved.estimator.compare_to == "LogParabola"
+    assert config.resolve_path(config.general.models_file) == EXAMPLES / "pks2155_models.yaml"
+    assert TRSConfig.read(EXAMPLES / "pks2155_flare_3d.yaml").datasets.type == "3d"
 
 
-def with_change(section, key, value):
+def with_change(keys, value):
     data = yaml.safe_load(DEFAULT_CONFIG)
-    if key is None:
-        data[section] = value
-    else:
-        data[section][key] = value
+    section = data
+    for key in keys[:-1]:
+        section = section[key]
+    section[keys[-1]] = value
     return yaml.safe_dump(data)
 
 
 @pytest.mark.parametrize(
-    ("section", "key", "value", "message"),
+    ("keys", "value", "message"),
     [
-        ("binning", "colour", "red", "binning.colour: unknown field"),
-        ("binning", "method", "weekly", "binning.method: Input should be 'fixed', 'observation'"),
-        ("binning", "width", "fifteen", "binning.width: expected a quantity in s"),
-        ("binning", "start", "yesterday", "binning.start: expected a time"),
-        ("energy_axis", "nbins", "ten", "energy_axis.nbins: Input should be a valid integer"),
-        ("estimator", "n_jobs", 0, "estimator.n_jobs: Input should be greater than 0"),
-        ("estimator", "selection_optional", ["limits"], "estimator.selection_optional.0: Input should be"),
-        ("on_region", None, None, "on_region: Input should be a valid dictionary"),
+        (("time_resolved", "binning", "colour"), "red", "time_resolved.binning.colour: unknown field"),
+        (("time_resolved", "binning", "method"), "weekly", "time_resolved.binning.method: Input should be 'fixed'"),
+        (("time_resolved", "binning", "width"), "fifteen", "time_resolved.binning.width: expected a quantity in s"),
+        (("time_resolved", "binning", "start"), "yesterday", "time_resolved.binning.start: expected a time"),
+        (("datasets", "geom", "axes", "energy", "nbins"), "ten", "datasets.geom.axes.energy.nbins: Input should be"),
+        (("datasets", "type"), "2d", "datasets.type: Input should be '1d' or '3d'"),
+        (("general", "n_jobs"), "many", "general.n_jobs: Input should be a valid integer"),
+        (
+            ("time_resolved", "estimator", "selection_optional"),
+            ["limits"],
+            "time_resolved.estimator.selection_optional.0: Input should be",
+        ),
+        (("datasets", "on_region"), None, "datasets.on_region: Input should be a valid dictionary"),
+        (("observations", "colour"), "red", "observations.colour: unknown field"),
     ],
 )
-def test_config_errors_name_the_field(section, key, value, message):
+def test_config_errors_name_the_field(keys, value, message):
     with pytest.raises(ConfigError, match="invalid configuration") as error:
-        TRSConfig.from_yaml(with_change(section, key, value))
+        TRSConfig.from_yaml(with_change(keys, value))
     assert message in str(error.value)
 
 
-def test_missing_section_and_bad_yaml():
-    data = yaml.safe_load(DEFAULT_CONFIG)
-    del data["energy_axis_true"]
-    with pytest.raises(ConfigError, match="energy_axis_true: required field missing"):
-        TRSConfig.from_yaml(yaml.safe_dump(data))
+def test_bad_yaml_and_missing_file():
     with pytest.raises(ConfigError, match="not valid YAML"):
-        TRSConfig.from_yaml("data: [unclosed")
+        TRSConfig.from_yaml("general: [unclosed")
+    with pytest.raises(ConfigError, match="must be a YAML mapping"):
+        TRSConfig.from_yaml("- a list")
     with pytest.raises(ConfigError, match="no configuration file"):
         TRSConfig.read("/no/such/config.yaml")
 
 
 def test_cli_reports_errors_without_traceback(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text(with_change("binning", "width", "fifteen"))
+    path.write_text(with_change(("time_resolved", "binning", "width"), "fifteen"))
     result = CliRunner().invoke(cli, ["run", str(path)])
     assert result.exit_code == 1
-    assert "binning.width: expected a quantity in s" in result.output
+    assert "time_resolved.binning.width: expected a quantity in s" in result.output
     assert "Traceback" not in result.output
 
 
 def test_missing_data_store(tmp_path):
-    config = TRSConfig.from_yaml(with_change("data", "datastore", str(tmp_path / "nothing")))
-    with pytest.raises(ConfigError, match="data.datastore: no data store"):
-        run_analysis(config)
+    config = TRSConfig.from_yaml(with_change(("observations", "datastore"), str(tmp_path / "nothing")))
+    with pytest.raises(ConfigError, match="observations.datastore: no data store"):
+        run_analysis(config, output=tmp_path / "out")
 
 
 @pytest.fixture(scope="module")
@@ -92,16 +138,20 @@ def demo_store(tmp_path_factory):
 
 
 def demo_config(store, output, **binning):
+    """The default configuration on the simulated data store, with the binning given."""
     data = yaml.safe_load(DEFAULT_CONFIG)
-    data["data"] = dict(datastore=str(store), required_irf=["aeff", "edisp", "bkg"])
-    data["on_region"] = dict(
-        ra=DEMO_SOURCE.ra.deg, dec=DEMO_SOURCE.dec.deg, radius="0.11 deg", containment_correction=False
+    data["general"]["outdir"] = str(output)
+    data["observations"] = dict(datastore=str(store), required_irf=["aeff", "edisp", "bkg"])
+    lon, lat = f"{DEMO_SOURCE.ra.deg} deg", f"{DEMO_SOURCE.dec.deg} deg"
+    data["datasets"]["on_region"] = dict(frame="icrs", lon=lon, lat=lat, radius="0.11 deg")
+    data["datasets"]["containment_correction"] = False
+    data["datasets"]["geom"]["axes"] = dict(
+        energy=dict(min="0.3 TeV", max="30 TeV", nbins=12),
+        energy_true=dict(min="0.1 TeV", max="60 TeV", nbins=24),
     )
-    data["energy_axis"] = dict(min="0.3 TeV", max="30 TeV", nbins=12)
-    data["energy_axis_true"] = dict(min="0.1 TeV", max="60 TeV", nbins=24)
-    data["binning"] = dict(binning)
-    data["model"] = dict(type="PowerLaw", name="flare", parameters={"index": 3, "amplitude": "1e-10 cm-2 s-1 TeV-1"})
-    data["output"] = dict(path=str(output), format="ecsv", plots=True)
+    data["time_resolved"]["models"] = DEMO_MODELS
+    data["time_resolved"]["binning"] = dict(binning)
+    data["time_resolved"]["output"] = dict(format="ecsv", plots=True)
     return TRSConfig(**data)
 
 
@@ -116,7 +166,8 @@ def demo_config(store, output, **binning):
 )
 def test_run_on_simulated_data(demo_store, tmp_path, binning, n_bins):
     config = demo_config(demo_store, tmp_path, **binning)
-    result = run_analysis(config)
+    out = run_analysis(config)
+    result = out.result
     assert result.success.all()
     if n_bins:
         assert result.n_bins == n_bins
@@ -124,29 +175,86 @@ def test_run_on_simulated_data(demo_store, tmp_path, binning, n_bins):
         assert result.n_bins >= 2
     if binning["method"] == "adaptive":
         assert (result.quantity("sqrt_ts") >= 15).all()
-    assert (tmp_path / "time_resolved_spectrum.ecsv").exists()
-    assert (tmp_path / "parameters.png").exists()
+    names = ["time_resolved_spectrum.ecsv", "parameters.png", "summary.png", "hysteresis.png", "spectra.png"]
+    assert [path.name for path in out.files] == names
+    assert all(path.exists() for path in out.files)
 
 
-def test_containment_needs_a_psf(demo_store, tmp_path):
-    config = demo_config(demo_store, tmp_path, method="observation")
-    config.on_region.containment_correction = True
-    with pytest.raises(ConfigError, match="containment_correction needs a PSF"):
+def test_models_file_fit_range_and_overwrite(demo_store, tmp_path):
+    models = tmp_path / "models.yaml"
+    models.write_text(yaml.safe_dump(DEMO_MODELS))
+    config = demo_config(demo_store, tmp_path / "out", method="observation")
+    config.time_resolved.models = None
+    config.general.models_file = str(models)
+    config.fit.fit_range = {"min": "1 TeV", "max": "10 TeV"}
+    result = run_analysis(config).result
+    with_range = result.quantity("counts")
+    full = run_analysis(demo_config(demo_store, tmp_path / "full", method="observation")).result
+    assert (with_range < full.quantity("counts")).all()
+    with pytest.raises(ConfigError, match="exists: use --overwrite"):
         run_analysis(config)
+    run_analysis(config, overwrite=True)
 
 
-def test_unknown_model_parameter(demo_store, tmp_path):
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (dict(models=None), "give either general.models_file"),
+        (dict(source="crab"), r"time_resolved.estimator.source: no model 'crab'"),
+        (dict(background="ring"), "'ring' is not available for a 1d time-resolved analysis"),
+        (dict(containment=True), "containment_correction needs a PSF"),
+        (dict(models={"components": [{"name": "x", "type": "SkyModel", "spectral": {"type": "Nope"}}]}),
+         "time_resolved.models: not valid Gammapy models"),
+    ],
+)
+def test_configuration_errors_at_run(demo_store, tmp_path, change, message):
     config = demo_config(demo_store, tmp_path, method="observation")
-    config.model.parameters = {"alpha": 2}
-    with pytest.raises(ConfigError, match="model.parameters: PowerLaw has no parameter 'alpha'"):
+    if "models" in change:
+        config.time_resolved.models = change["models"]
+    if "source" in change:
+        config.time_resolved.estimator.source = change["source"]
+    if "background" in change:
+        config.datasets.background.method = change["background"]
+    if "containment" in change:
+        config.datasets.containment_correction = True
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=message):
         run_analysis(config)
+    assert time.perf_counter() - start < 10  # refused before the reduction
+
+
+def test_cli_run_output_overwrite_and_files(demo_store, tmp_path):
+    path = tmp_path / "config.yaml"
+    demo_config(demo_store, tmp_path / "unused", method="observation").write(path)
+    args = ["run", str(path), "--output", str(tmp_path / "out"), "--no-progress"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "Wrote:" in result.output and str(tmp_path / "out" / "summary.png") in result.output
+    assert " ± " in result.output  # values with their errors, rounded
+    assert not (tmp_path / "unused").exists()
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 1 and "exists: use --overwrite" in again.output
+    assert CliRunner().invoke(cli, args + ["--overwrite"]).exit_code == 0
+
+
+def test_help_does_not_import_gammapy():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from gammapy_trs.app.cli import cli; "
+        "print(any(name.startswith('gammapy.') or name == 'gammapy' for name in sys.modules))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert output.stdout.strip() == "False"
 
 
 @requires_data()
 def test_run_example_reproduces_the_reference(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["run", str(EXAMPLE)])
+    result = CliRunner().invoke(cli, ["run", str(EXAMPLE), "--no-progress"])
     assert result.exit_code == 0, result.output
+    assert "4.01 ± 0.35" in result.output and "compare_sigma" in result.output
     from gammapy_trs import TimeResolvedSpectrum
 
     spectrum = TimeResolvedSpectrum.read(tmp_path / "pks2155-output" / "time_resolved_spectrum.fits")
@@ -159,7 +267,7 @@ def test_run_example_reproduces_the_reference(tmp_path, monkeypatch):
 
 def test_cli_reports_analysis_errors_without_traceback(demo_store, tmp_path):
     data = yaml.safe_load(demo_config(demo_store, tmp_path, method="fixed").model_dump_json())
-    data["binning"].update(start="2020-01-01T00:00", stop="2020-01-01T01:00")
+    data["time_resolved"]["binning"].update(start="2020-01-01T00:00", stop="2020-01-01T01:00")
     path = tmp_path / "empty.yaml"
     path.write_text(yaml.safe_dump(data))
     result = CliRunner().invoke(cli, ["run", str(path)])

@@ -356,15 +356,13 @@ def test_config_refuses_reversed_energies_and_too_many_bins(tmp_path):
     from gammapy_trs.binning import fixed_width_intervals
 
     data = yaml.safe_load(DEFAULT_CONFIG)
-    data["energy_axis"] = dict(min="20 TeV", max="0.4 TeV", nbins=10)
-    data["estimator"]["energy_min"] = "10 TeV"
-    data["binning"]["width"] = "-1 s"
+    data["time_resolved"]["estimator"]["energy_min"] = "10 TeV"
+    data["time_resolved"]["binning"]["width"] = "-1 s"
     with pytest.raises(ConfigError) as info:
         TRSConfig.from_yaml(yaml.safe_dump(data))
     message = str(info.value)
-    assert "energy_axis: min (20.0 TeV) must be below max (0.4 TeV)" in message
-    assert "estimator: energy_min (10.0 TeV) must be below energy_max (10.0 TeV)" in message
-    assert "binning.width: expected a positive duration" in message
+    assert "time_resolved.estimator: energy_min (10.0 TeV) must be below energy_max (10.0 TeV)" in message
+    assert "time_resolved.binning.width: expected a positive duration" in message
     start = Time("2006-07-29T20:30")
     with pytest.raises(ValueError, match="21600000 bins of 1.0 ms .* more than max_bins=100000"):
         fixed_width_intervals(start, start + 6 * u.h, "1 ms")

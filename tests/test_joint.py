@@ -168,8 +168,7 @@ def test_config_and_cli(demo_store, tmp_path):  # noqa: F811 -- the fixture
 
     config = demo_config(demo_store, tmp_path / "out", method="fixed", width="10 min")
     data = yaml.safe_load(config.model_dump_json())
-    data["model"]["parameters"]["index"] = 3.0
-    data["estimator"].update(
+    data["time_resolved"]["estimator"].update(
         shared_parameters=[], test_variability=["index"], flux_states=dict(method="quantiles", n_states=2)
     )
     path = tmp_path / "config.yaml"
@@ -184,8 +183,8 @@ def test_config_and_cli(demo_store, tmp_path):  # noqa: F811 -- the fixture
     assert len(states) == 2 and (tmp_path / "out" / "flux_states.png").exists()
     # these 40 minutes are before the demo flare's peak: the index hardly changes
     assert 0.05 < written.meta["variability_p_value"] <= 1
-    data["estimator"].update(shared_parameters=["index"], test_variability=[], flux_states=None)
+    data["time_resolved"]["estimator"].update(shared_parameters=["index"], test_variability=[], flux_states=None)
     path.write_text(yaml.safe_dump(data))
-    result = CliRunner().invoke(cli, ["run", str(path)])
+    result = CliRunner().invoke(cli, ["run", str(path), "--overwrite"])
     assert result.exit_code == 0, result.output
     assert "shared         : index = " in result.output

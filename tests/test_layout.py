@@ -129,6 +129,6 @@ def test_a_new_step_is_one_class_and_one_registration(monkeypatch, flare_dataset
 
 
 def test_selectable_steps():
-    assert selectable_steps() == ["ts", "errn-errp", "ul", "flux"]
+    assert selectable_steps() == ["ts", "errn-errp", "ul", "flux", "sed"]
     assert TimeResolvedSpectrumEstimator()._available_selection_optional == selectable_steps()
     assert TimeResolvedSpectrumEstimator(selection_optional="all").selection_optional == selectable_steps()

@@ -134,8 +134,8 @@ def test_plot_on_given_axes(result):
         fig, ax = plt.subplots()
         out = result.plot("amplitude", ax=ax)
     assert out is ax
-    assert ax.get_ylabel() == "amplitude [$\\mathrm{TeV^{-1}\\,s^{-1}\\,cm^{-2}}$]"
-    assert ax.get_xlabel() == "Time [iso]"
+    assert ax.get_ylabel() == "amplitude at 1 TeV [$\\mathrm{TeV^{-1}\\,s^{-1}\\,cm^{-2}}$]"
+    assert ax.get_xlabel() == "Time (UTC)"
     successful = ax.containers[0]
     assert len(successful.lines[0].get_xdata()) == 5
 
@@ -145,7 +145,7 @@ def test_plot_correlation(result):
         fig, ax = plt.subplots()
         out = result.plot_correlation("amplitude", "index", ax=ax)
     assert out is ax
-    assert ax.get_xlabel() == "amplitude [$\\mathrm{TeV^{-1}\\,s^{-1}\\,cm^{-2}}$]"
+    assert ax.get_xlabel() == "amplitude at 1 TeV [$\\mathrm{TeV^{-1}\\,s^{-1}\\,cm^{-2}}$]"
     assert ax.get_ylabel() == "index"
     assert len(fig.axes) == 2  # the colour bar
     assert fig.axes[1].get_ylabel() == "Time since 2026-01-01T00:00:00 UTC [h]"

@@ -15,6 +15,7 @@ This tutorial needs ``$GAMMAPY_DATA`` (the H.E.S.S. DL3 DR1).
 # ------------------
 # The runs pointed within 2 degrees of the source, and 24 bins of 15 minutes.
 
+import astropy.units as u
 import matplotlib.pyplot as plt
 from gammapy.modeling.models import LogParabolaSpectralModel
 from gammapy_trs import TimeResolvedDatasetsMaker, TimeResolvedSpectrumEstimator
@@ -44,14 +45,15 @@ print(f"{len(datasets)} on-off spectra")
 # A power law per bin
 # -------------------
 # Index and amplitude are free. We also ask for the TS, the 1-10 TeV flux,
-# upper limits where the source is faint, profile errors, and a log-parabola
-# in each bin to test for curvature.
+# upper limits where the source is faint, profile errors, flux points in four
+# energy bins, and a log-parabola in each bin to test for curvature.
 
 datasets.models = reference_model()
 estimator = TimeResolvedSpectrumEstimator(
     time_intervals=intervals,
     source="pks2155",
     selection_optional="all",
+    sed_energy_edges=[0.6, 1.3, 2.8, 6.2, 20] * u.TeV,
     compare_to=LogParabolaSpectralModel(alpha=3, beta=0, amplitude="1e-10 cm-2 s-1 TeV-1"),
 )
 result = estimator.run(datasets)
@@ -59,13 +61,26 @@ print(result)
 result.to_table()["time_min", "index", "index_err", "amplitude", "sqrt_ts", "compare_sigma"]
 
 ######################################################################
-# The index and the flux against time
-# -----------------------------------
+# The flux, the index and the TS against time
+# -------------------------------------------
 
-fig, axes = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
-result.plot("index", ax=axes[0])
-result.plot("flux", ax=axes[1])
+fig = plt.figure(figsize=(8, 8), layout="constrained")
+result.plot_summary(fig=fig)
 plt.show()
+
+######################################################################
+# The spectrum of each bin
+# ------------------------
+# The power law of each bin with its error band, and the flux points of the
+# bin (Gammapy's `~gammapy.estimators.FluxPointsEstimator` run in each bin),
+# coloured by time. `~gammapy_trs.TimeResolvedSpectrum.to_sed` gives them as
+# Gammapy flux points on an energy and a time axis.
+
+fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
+result.plot_spectra(ax=ax)
+plt.show()
+sed = result.to_sed()
+print(sed)
 
 ######################################################################
 # Harder when brighter?
@@ -73,7 +88,7 @@ plt.show()
 # The index against the flux, coloured by time: the points move from upper
 # left (faint, soft) to lower right (bright, hard) during the flare.
 
-fig, ax = plt.subplots(figsize=(7, 5))
+fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
 result.plot_correlation("flux", "index", ax=ax)
 plt.show()
 
@@ -100,7 +115,7 @@ print(f"flux: Fvar = {flux['fvar']:.3f} +- {flux['fvar_err']:.3f}")
 # The log-parabola improves on the power law significantly only around the
 # peak of the flare.
 
-fig, ax = plt.subplots(figsize=(8, 3.5))
+fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
 result.plot("compare_sigma", ax=ax)
 ax.axhline(3, color="grey", ls="--")
 plt.show()
@@ -109,3 +124,14 @@ plt.show()
 # The result writes and reads back, with the fitted model of every bin:
 
 result.write("pks2155_time_resolved.fits", overwrite=True)
+
+######################################################################
+# and as a Gammapy light curve that `~gammapy.estimators.FluxPoints.read` reads:
+
+from gammapy.estimators import FluxPoints  # noqa: E402
+
+result.write("pks2155_lightcurve.fits", format="lightcurve", overwrite=True)
+lightcurve = FluxPoints.read("pks2155_lightcurve.fits", format="lightcurve")
+fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
+lightcurve.plot(ax=ax, sed_type="flux")
+plt.show()

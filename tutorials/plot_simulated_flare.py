@@ -45,7 +45,7 @@ datasets.models = SkyModel(
 estimator = TimeResolvedSpectrumEstimator(time_intervals=intervals, selection_optional=["errn-errp"])
 result = estimator.run(datasets)
 
-fig, ax = plt.subplots(figsize=(8, 4))
+fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
 first = result.slice_by_time(intervals[0][0], intervals[n_bins - 1][1])
 first.plot("index", ax=ax)
 ax.plot(first.time_axis.as_plot_center, index, "k--", label="injected")
@@ -57,7 +57,7 @@ plt.show()
 # ------------------
 
 truth = {"index": np.tile(index, n_flares), "amplitude": np.tile(amplitude.value, n_flares)}
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
 for ax, name in zip(axes, ["index", "amplitude"]):
     value = result[name].data.ravel()
     pull = (value - truth[name]) / result[f"{name}_err"].data.ravel()

@@ -1,4 +1,8 @@
-"""The ``gammapy-trs`` command line."""
+"""The ``gammapy-trs`` command line.
+
+Gammapy is imported inside the commands, not here, so that ``gammapy-trs
+--help`` answers at once.
+"""
 
 import logging
 from pathlib import Path
@@ -7,6 +11,8 @@ import click
 __all__ = ["cli"]
 
 log = logging.getLogger(__name__)
+
+OVERWRITE_HELP = "Replace the files of an earlier run."
 
 
 @click.group("gammapy-trs")
@@ -23,6 +29,20 @@ def cli(log_level):
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
 
 
+def _show_progress(show):
+    from gammapy.utils import pbar
+
+    pbar.SHOW_PROGRESS_BAR = show
+
+
+def _echo_result(result, files):
+    from .report import summary_table
+
+    click.echo(str(result))
+    click.echo("\n".join(summary_table(result).pformat(max_lines=-1, max_width=-1)))
+    click.echo("\nWrote:\n" + "\n".join(f"  {path}" for path in files))
+
+
 @cli.command("demo")
 @click.option(
     "--output",
@@ -31,100 +51,130 @@ def cli(log_level):
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder.",
 )
-def demo(output):
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+def demo(output, progress):
     """Simulate a flare (no data needed), reduce it in time slices and fit each bin.
 
     Writes the DL3 data set and its truth (data/), the result
     (time_resolved_spectrum.fits) and two plots (parameters.png,
     hysteresis.png), and prints the table of the bins.
     """
+    _show_progress(progress)
     from .demo import run_demo
 
     result = run_demo(output)
-    columns = ["time_min", "success", "index", "index_err", "amplitude", "amplitude_err", "sqrt_ts", "flux"]
-    table = result.to_table()[columns]
-    for name in columns[2:]:
-        table[name].format = ".4g"
-    click.echo(str(result))
-    click.echo("\n".join(table.pformat(max_lines=-1, max_width=-1)))
-    click.echo(f"\nWrote {output / 'time_resolved_spectrum.fits'}, {output / 'parameters.png'}, "
-               f"{output / 'hysteresis.png'} and the data set in {output / 'data'}.")
+    files = [output / "time_resolved_spectrum.fits", output / "parameters.png", output / "hysteresis.png"]
+    _echo_result(result, files + [output / "data"])
 
 
 @cli.command("config")
-def config():
-    """Print a commented default configuration (the PKS 2155-304 flare night)."""
+@click.option(
+    "--filename",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the configuration to this file. Default: print it.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing file.")
+def config(filename, overwrite):
+    """A commented default configuration (the PKS 2155-304 flare night).
+
+    The sections are those of Gammapy's AnalysisConfig (general,
+    observations, datasets, fit) plus time_resolved.
+    """
     from .config import DEFAULT_CONFIG
 
-    click.echo(DEFAULT_CONFIG, nl=False)
+    if filename is None:
+        click.echo(DEFAULT_CONFIG, nl=False)
+        return
+    if filename.exists() and not overwrite:
+        raise click.ClickException(f"{filename} exists: use --overwrite to replace it.")
+    filename.write_text(DEFAULT_CONFIG)
+    click.echo(f"Wrote {filename}")
 
 
 @cli.command("run")
 @click.argument("config_file", metavar="CONFIG.yaml", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder. Default: general.outdir of the configuration.",
+)
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
+@click.option(
     "--resume",
     is_flag=True,
     help="Continue an interrupted run: only the bins not in OUTPUT/checkpoint are fitted.",
 )
-def run(config_file, resume):
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+def run(config_file, output, overwrite, resume, progress):
     """Run the time-resolved analysis described by a configuration file.
 
-    Each finished bin is kept in the output folder's checkpoint/ until the
-    result is written; after an interruption, run again with --resume.
+    The configuration is a Gammapy analysis configuration plus a
+    time_resolved section (see gammapy-trs config). Each finished bin is kept
+    in the output folder's checkpoint/ until the result is written; after an
+    interruption, run again with --resume.
     """
+    _show_progress(progress)
     from .analysis import run_analysis
     from .config import ConfigError, TRSConfig
 
     try:
         config = TRSConfig.read(config_file)
-        result = run_analysis(config, resume=resume)
+        out = run_analysis(config, resume=resume, output=output, overwrite=overwrite)
     except (ConfigError, ValueError, TypeError) as error:
         # the package's errors name what to change: show them without a traceback
         raise click.ClickException(str(error)) from None
-    columns = [c for c in ["time_min", "success", *result.parameter_names, "sqrt_ts", "flux"]
-               if c in result.available_quantities or c == "time_min"]
-    table = result.to_table()[columns]
-    click.echo(str(result))
-    click.echo("\n".join(table.pformat(max_lines=-1, max_width=-1)))
-    if "variability_ts" in result.meta:
-        meta = result.meta
+    result = out.result
+    meta = result.meta
+    _echo_result(result, out.files)
+    if "variability_ts" in meta:
         click.echo(
             f"\nVariability of {meta['variability_parameters']} (likelihood ratio): "
             f"TS = {meta['variability_ts']:.2f} for {meta['variability_dof']} dof, "
             f"p = {meta['variability_p_value']:.3g} ({meta['variability_significance']:.2f} sigma)"
         )
-    states = Path(config.output.path) / "flux_states.ecsv"
-    if config.estimator.flux_states is not None and states.exists():
-        from ..result.flux_states import FluxStates
-
-        click.echo("\nFlux states:\n" + str(FluxStates.read(states)))
-    click.echo(f"\nWrote the result and plots to {config.output.path}")
+    if out.flux_states is not None:
+        click.echo("\nFlux states:\n" + str(out.flux_states))
 
 
 @cli.command("plot")
 @click.argument("result", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--parameter", default="index", show_default=True, help="Quantity to plot against time.")
+@click.option(
+    "--parameter",
+    default="summary",
+    show_default=True,
+    help="Quantity to plot against time; 'summary' (flux, shape parameters, sqrt(TS)) or 'spectra'.",
+)
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="PNG file. Default is RESULT with the parameter name and .png.",
 )
-def plot(result, parameter, output):
-    """Plot a quantity of a written result (FITS or ECSV) against time."""
+@click.option("--overwrite", is_flag=True, help="Replace an existing file.")
+def plot(result, parameter, output, overwrite):
+    """Plot a written result (FITS or ECSV): a quantity against time, a summary or the spectra."""
     from matplotlib.figure import Figure
     from ..result import TimeResolvedSpectrum
+    from .figures import save_spectra_figure, save_summary_figure
 
     spectrum = TimeResolvedSpectrum.read(result)
-    if parameter not in spectrum.available_quantities:
-        raise click.BadParameter(
-            f"{parameter!r} is not in the result; available: {', '.join(spectrum.available_quantities)}",
-            param_hint="--parameter",
-        )
+    choices = ["summary", "spectra", *spectrum.available_quantities]
+    if parameter not in choices:
+        raise click.BadParameter(f"{parameter!r} is not in the result; use one of {', '.join(choices)}",
+                                 param_hint="--parameter")
     output = output or result.with_name(f"{result.name.split('.')[0]}_{parameter}.png")
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
-    spectrum.plot(parameter, ax=fig.subplots())
-    fig.savefig(output, dpi=100)
+    if output.exists() and not overwrite:
+        raise click.ClickException(f"{output} exists: use --overwrite to replace it.")
+    if parameter == "summary":
+        save_summary_figure(spectrum, output)
+    elif parameter == "spectra":
+        save_spectra_figure(spectrum, output)
+    else:
+        fig = Figure(figsize=(8, 4.5), layout="constrained")
+        spectrum.plot(parameter, ax=fig.subplots())
+        fig.savefig(output, dpi=100)
     click.echo(f"Wrote {output}")
 
 

@@ -1,16 +1,26 @@
-"""The configuration of a time-resolved analysis (YAML), validated with pydantic."""
+"""The configuration of a time-resolved analysis: Gammapy's `~gammapy.analysis.AnalysisConfig`
+plus a ``time_resolved`` section.
+
+The Gammapy sections (``general``, ``observations``, ``datasets``, ``fit``) keep
+Gammapy's names and meaning, so that an existing Gammapy analysis YAML file plus
+a ``time_resolved`` section runs. The sections Gammapy uses for its own
+estimators (``flux_points``, ``excess_map``, ``light_curve``) are accepted and
+not used.
+"""
 
 from pathlib import Path
 from typing import Literal, Optional
 import yaml
 from astropy.time import Time
+from gammapy.analysis import AnalysisConfig
+from gammapy.analysis.config import EnergyAxisConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 import astropy.units as u
 from ..binning import BINNING_METHODS, CRITERIA
 from ..estimation.flux_states import STATE_METHODS
 from ..estimation.steps import selectable_steps
 
-__all__ = ["TRSConfig", "ConfigError", "DEFAULT_CONFIG"]
+__all__ = ["TRSConfig", "TimeResolvedConfig", "ConfigError", "DEFAULT_CONFIG"]
 
 
 class ConfigError(ValueError):
@@ -28,49 +38,9 @@ def _quantity(value, unit):
         raise ValueError(f"expected a quantity in {unit} (e.g. '1 {unit}'), got {value!r}") from error
 
 
-class DataConfig(_Base):
-    datastore: Path
-    obs_ids: list[int] = []
-    cone_radius: Optional[str] = "2 deg"
-    required_irf: list[str] = ["aeff", "edisp", "psf"]
-
-    @field_validator("cone_radius")
-    @classmethod
-    def _radius(cls, value):
-        return None if value is None else _quantity(value, "deg")
-
-
-class OnRegionConfig(_Base):
-    ra: float = Field(description="deg, ICRS")
-    dec: float = Field(description="deg, ICRS")
-    radius: str = "0.11 deg"
-    containment_correction: bool = True
-
-    @field_validator("radius")
-    @classmethod
-    def _radius(cls, value):
-        return _quantity(value, "deg")
-
-
 def _check_range(low, high, names):
     if not u.Quantity(low) < u.Quantity(high):
         raise ValueError(f"{names[0]} ({low}) must be below {names[1]} ({high})")
-
-
-class EnergyAxisConfig(_Base):
-    min: str
-    max: str
-    nbins: int = Field(gt=0)
-
-    @field_validator("min", "max")
-    @classmethod
-    def _energy(cls, value):
-        return _quantity(value, "TeV")
-
-    @model_validator(mode="after")
-    def _range(self):
-        _check_range(self.min, self.max, ("min", "max"))
-        return self
 
 
 class BinningConfig(_Base):
@@ -103,13 +73,6 @@ class BinningConfig(_Base):
         return value
 
 
-class ModelConfig(_Base):
-    type: Literal["PowerLaw", "LogParabola", "ExpCutoffPowerLaw"] = "PowerLaw"
-    name: str = "source"
-    parameters: dict[str, str | float] = {}
-    frozen: list[str] = []
-
-
 class FluxStatesConfig(_Base):
     method: Literal[STATE_METHODS] = "quantiles"
     n_states: int = Field(3, gt=0)
@@ -123,6 +86,7 @@ class FluxStatesConfig(_Base):
 
 
 class EstimatorConfig(_Base):
+    source: Optional[str] = None
     selection_optional: list[Literal[("all", *selectable_steps())]] = ["ts", "flux", "ul"]
     energy_min: str = "1 TeV"
     energy_max: str = "10 TeV"
@@ -130,7 +94,7 @@ class EstimatorConfig(_Base):
     shared_parameters: list[str] = []
     test_variability: list[str] = []
     flux_states: Optional[FluxStatesConfig] = None
-    n_jobs: int = Field(1, gt=0)
+    sed_energy_edges: Optional[EnergyAxisConfig] = None
     parallel_backend: Literal["multiprocessing", "ray"] = "multiprocessing"
 
     @field_validator("energy_min", "energy_max")
@@ -144,46 +108,102 @@ class EstimatorConfig(_Base):
         return self
 
 
+
+
 class OutputConfig(_Base):
-    path: Path = Path("gammapy-trs-output")
-    format: Literal["fits", "ecsv"] = "fits"
+    format: Literal["fits", "ecsv", "lightcurve"] = "fits"
     plots: bool = True
 
 
-class TRSConfig(_Base):
-    """Configuration of ``gammapy-trs run``: data, ON region, axes, bins, model, estimator, output."""
+class TimeResolvedConfig(_Base):
+    """The ``time_resolved`` section: models, bins, estimator, output."""
 
-    data: DataConfig
-    on_region: OnRegionConfig
-    energy_axis: EnergyAxisConfig
-    energy_axis_true: EnergyAxisConfig
+    models: Optional[dict] = Field(
+        None, description="Gammapy models (as in a models YAML file) when general.models_file is not set"
+    )
     binning: BinningConfig = BinningConfig()
-    model: ModelConfig = ModelConfig()
     estimator: EstimatorConfig = EstimatorConfig()
     output: OutputConfig = OutputConfig()
 
+    @field_validator("models")
     @classmethod
-    def from_yaml(cls, text):
-        """Create from YAML text; raises `ConfigError` with one line per wrong field."""
+    def _numbers(cls, value):
+        return None if value is None else _yaml_numbers(value)
+
+
+def _yaml_numbers(data):
+    """Numbers that YAML 1.1 reads as text (``1e-10``: no dot) as numbers, in parameter fields."""
+    if isinstance(data, list):
+        return [_yaml_numbers(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    result = {}
+    for key, value in data.items():
+        if key in ("value", "min", "max", "error") and isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        result[key] = _yaml_numbers(value)
+    return result
+
+
+def _error_lines(error):
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].replace("Value error, ", "")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif item["type"] == "missing":
+            message = "required field missing"
+        lines.append(f"  {field}: {message}")
+    return lines
+
+
+class TRSConfig(AnalysisConfig):
+    """Configuration of ``gammapy-trs run``: Gammapy's analysis configuration plus ``time_resolved``.
+
+    Relative paths (data store, models file, exclusion mask) are taken from the
+    working directory, or else from the folder of the configuration file.
+
+    Examples
+    --------
+    >>> from gammapy_trs.app.config import DEFAULT_CONFIG, TRSConfig
+    >>> config = TRSConfig.from_yaml(DEFAULT_CONFIG)
+    >>> config.datasets.type
+    '1d'
+    >>> config.time_resolved.binning.width
+    '900.0 s'
+    """
+
+    time_resolved: TimeResolvedConfig = TimeResolvedConfig()
+    base_dir: Optional[Path] = Field(None, exclude=True, description="folder of the configuration file")
+
+    @classmethod
+    def from_yaml(cls, text, base_dir=None):
+        """Create from YAML text; raises `ConfigError` with one line per wrong field.
+
+        Parameters
+        ----------
+        text : str
+            YAML text.
+        base_dir : `~pathlib.Path`, optional
+            Folder against which relative paths are also tried. Default is None.
+        """
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as error:
             raise ConfigError(f"the configuration is not valid YAML: {error}") from None
         if not isinstance(data, dict):
-            raise ConfigError("the configuration must be a YAML mapping of sections (data, on_region, ...).")
+            raise ConfigError(
+                "the configuration must be a YAML mapping of sections (observations, datasets, ...)."
+            )
+        data.pop("metadata", None)
         try:
-            return cls(**data)
+            return cls(**data, base_dir=base_dir)
         except ValidationError as error:
-            lines = []
-            for item in error.errors():
-                field = ".".join(str(part) for part in item["loc"])
-                message = item["msg"].replace("Value error, ", "")
-                if item["type"] == "extra_forbidden":
-                    message = "unknown field"
-                elif item["type"] == "missing":
-                    message = "required field missing"
-                lines.append(f"  {field}: {message}")
-            raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
+            raise ConfigError("invalid configuration:\n" + "\n".join(_error_lines(error))) from None
 
     @classmethod
     def read(cls, path):
@@ -191,52 +211,86 @@ class TRSConfig(_Base):
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"no configuration file {path}")
-        return cls.from_yaml(path.read_text())
+        return cls.from_yaml(path.read_text(), base_dir=path.resolve().parent)
+
+    def resolve_path(self, path):
+        """A path of the configuration as a file name: environment variables expanded, and taken
+        from the configuration's folder when it does not exist from the working directory."""
+        from gammapy.utils.scripts import make_path
+
+        path = make_path(path)
+        if not path.is_absolute() and not path.exists() and self.base_dir is not None:
+            candidate = self.base_dir / path
+            if candidate.exists():
+                return candidate
+        return path
 
 
 DEFAULT_CONFIG = """\
-# gammapy-trs configuration: `gammapy-trs run THIS_FILE`
-data:
-  datastore: $GAMMAPY_DATA/hess-dl3-dr1   # folder with hdu-index and obs-index tables
-  obs_ids: []                              # observations to use; [] = all within cone_radius
-  cone_radius: 2 deg                       # of the ON region centre (when obs_ids is empty)
+# gammapy-trs configuration: `gammapy-trs run THIS_FILE`.
+# Gammapy's AnalysisConfig sections (general, observations, datasets, fit) plus time_resolved.
+general:
+  n_jobs: 1                                  # processes for the reduction and the per-bin fits
+  outdir: gammapy-trs-output                 # output folder (or: gammapy-trs run --output DIR)
+  models_file: null                          # a Gammapy models YAML file; or time_resolved.models
+observations:
+  datastore: $GAMMAPY_DATA/hess-dl3-dr1      # folder with hdu-index and obs-index tables
+  obs_ids: []                                # [] = all observations in obs_cone
+  obs_cone: {frame: icrs, lon: 329.71693826 deg, lat: -30.2255890 deg, radius: 2 deg}
   required_irf: [aeff, edisp, psf]
-on_region:                                 # circular ON region; reflected OFF regions
-  ra: 329.71693826                         # deg, ICRS
-  dec: -30.2255890                         # deg, ICRS
-  radius: 0.11 deg
-  containment_correction: true             # correct the exposure for the PSF containment (needs psf)
-energy_axis: {min: 0.4 TeV, max: 20 TeV, nbins: 10}
-energy_axis_true: {min: 0.1 TeV, max: 40 TeV, nbins: 20}
-binning:
-  method: fixed                 # fixed | observation | gti | bayesian-blocks | adaptive
-  start: 2006-07-29T20:30       # fixed: first bin start (default: first observation start)
-  stop: 2006-07-30T02:30        # fixed: last bin stop (default: last observation stop)
-  width: 15 min                 # fixed: bin width; adaptive: width of the fine slices
-  p0: 0.05                      # bayesian-blocks: false-alarm probability
-  criterion: significance       # adaptive: significance | excess | snr
-  threshold: 5.0                # adaptive: minimum of the criterion per bin
-  max_gap: 30 min               # adaptive: no bin spans a longer gap
-  max_bins: 100000              # refuse more bins than this (e.g. a width of 1 ms)
-model:
-  type: PowerLaw                # PowerLaw | LogParabola | ExpCutoffPowerLaw
-  name: pks2155
-  parameters: {index: 3.0, amplitude: 2e-11 cm-2 s-1 TeV-1, reference: 1 TeV}
-  frozen: []                    # parameters to keep fixed (reference is always fixed)
-estimator:
-  selection_optional: [ts, flux, ul]    # any of ts, errn-errp, ul, flux; or [all]
-  energy_min: 1 TeV                     # energy range of the fluxes
-  energy_max: 10 TeV
-  compare_to: null                      # LogParabola | ExpCutoffPowerLaw: nested model test
-  shared_parameters: []                 # parameters with one value over all bins, e.g. [beta]
-  test_variability: []                  # likelihood-ratio test: are these parameters variable?
-  flux_states: null                     # e.g. {method: quantiles, n_states: 3}; or thresholds:
-                                        #   [1e-11 cm-2 s-1, ...]; or method: bayesian-blocks
-  n_jobs: 1
-  parallel_backend: multiprocessing     # multiprocessing | ray
-output:
-  path: gammapy-trs-output
-  format: fits                  # fits | ecsv
-  plots: true
+datasets:
+  type: 1d                                   # 1d (ON region) | 3d (maps)
+  stack: false                               # not used: the slices of a bin are fitted jointly
+  geom:
+    axes:
+      energy: {min: 0.4 TeV, max: 20 TeV, nbins: 10}
+      energy_true: {min: 0.1 TeV, max: 40 TeV, nbins: 20}
+  on_region: {frame: icrs, lon: 329.71693826 deg, lat: -30.2255890 deg, radius: 0.11 deg}
+  containment_correction: true               # 1d: correct the exposure for the PSF containment
+  background:
+    method: reflected                        # 1d: reflected; 3d: fov_background
+    exclusion: null                          # a Gammapy exclusion mask map (FITS)
+    parameters: {}
+  safe_mask:
+    methods: [aeff-max]                      # aeff-default | aeff-max | edisp-bias | offset-max | bkg-peak
+    parameters: {aeff_percent: 10}
+fit:
+  fit_range: {min: null, max: null}          # energy range of the fits (default: the safe range)
+time_resolved:
+  models:                                    # as in a Gammapy models YAML file
+    components:
+    - name: pks2155
+      type: SkyModel
+      spectral:
+        type: PowerLawSpectralModel
+        parameters:
+        - {name: index, value: 3.0}
+        - {name: amplitude, value: 2.0e-11, unit: cm-2 s-1 TeV-1}
+        - {name: reference, value: 1.0, unit: TeV}
+  binning:
+    method: fixed                 # fixed | observation | gti | bayesian-blocks | adaptive
+    start: 2006-07-29T20:30       # fixed: first bin start (default: first observation start)
+    stop: 2006-07-30T02:30        # fixed: last bin stop (default: last observation stop)
+    width: 15 min                 # fixed: bin width; adaptive: width of the fine slices
+    p0: 0.05                      # bayesian-blocks: false-alarm probability
+    criterion: significance       # adaptive: significance | excess | snr
+    threshold: 5.0                # adaptive: minimum of the criterion per bin
+    max_gap: 30 min               # adaptive: no bin spans a longer gap
+    max_bins: 100000              # refuse more bins than this (e.g. a width of 1 ms)
+  estimator:
+    source: null                          # the fitted model; null = the only model
+    selection_optional: [ts, flux, ul]    # any of ts, errn-errp, ul, flux, sed; or [all]
+    energy_min: 1 TeV                     # energy range of the fluxes
+    energy_max: 10 TeV
+    sed_energy_edges: null                # sed: e.g. {min: 0.6 TeV, max: 20 TeV, nbins: 4}
+    compare_to: null                      # LogParabola | ExpCutoffPowerLaw: nested model test
+    shared_parameters: []                 # parameters with one value over all bins, e.g. [beta]
+    test_variability: []                  # likelihood-ratio test: are these parameters variable?
+    flux_states: null                     # e.g. {method: quantiles, n_states: 3}; or thresholds:
+                                          #   [1e-11 cm-2 s-1, ...]; or method: bayesian-blocks
+    parallel_backend: multiprocessing     # multiprocessing | ray
+  output:
+    format: fits                  # fits | ecsv | lightcurve (Gammapy's FluxPoints light curve)
+    plots: true
 """
-"""A commented configuration, printed by ``gammapy-trs config``."""
+"""A commented configuration, printed or written by ``gammapy-trs config``."""

@@ -7,8 +7,15 @@ its own.
 
 from pathlib import Path
 from matplotlib.figure import Figure
+from ..result.plotting import summary_quantities
 
-__all__ = ["save_parameters_figure", "save_hysteresis_figure", "save_flux_states_figure"]
+__all__ = [
+    "save_parameters_figure",
+    "save_hysteresis_figure",
+    "save_flux_states_figure",
+    "save_summary_figure",
+    "save_spectra_figure",
+]
 
 
 def _save(fig, path, dpi):
@@ -97,4 +104,49 @@ def save_flux_states_figure(states, path, parameter, dpi=100):
     """
     fig = Figure(figsize=(7, 5), layout="constrained")
     states.plot(parameter, ax=fig.subplots())
+    return _save(fig, path, dpi)
+
+
+def save_summary_figure(result, path, dpi=100):
+    """The summary figure (`~gammapy_trs.TimeResolvedSpectrum.plot_summary`), written to a PNG file.
+
+    Parameters
+    ----------
+    result : `~gammapy_trs.TimeResolvedSpectrum`
+        Result.
+    path : str or `~pathlib.Path`
+        PNG file.
+    dpi : int, optional
+        Resolution. Default is 100.
+
+    Returns
+    -------
+    path : `~pathlib.Path`
+        The file.
+    """
+    n_panels = len(summary_quantities(result))
+    fig = Figure(figsize=(8, 2.4 * n_panels + 0.6), layout="constrained")
+    result.plot_summary(fig=fig)
+    return _save(fig, path, dpi)
+
+
+def save_spectra_figure(result, path, dpi=100):
+    """The spectra of all bins (`~gammapy_trs.TimeResolvedSpectrum.plot_spectra`), written to a PNG file.
+
+    Parameters
+    ----------
+    result : `~gammapy_trs.TimeResolvedSpectrum`
+        Result.
+    path : str or `~pathlib.Path`
+        PNG file.
+    dpi : int, optional
+        Resolution. Default is 100.
+
+    Returns
+    -------
+    path : `~pathlib.Path`
+        The file.
+    """
+    fig = Figure(figsize=(8, 5.5), layout="constrained")
+    result.plot_spectra(ax=fig.subplots())
     return _save(fig, path, dpi)

@@ -68,6 +68,10 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             * "flux": integral flux ``flux`` and energy flux ``eflux`` between
               ``energy_min`` and ``energy_max``, with errors propagated (to first
               order) from the bin's covariance; ``flux_ul`` where ``is_ul``.
+            * "sed": flux points of the bin in ``sed_energy_edges`` (Gammapy's
+              `~gammapy.estimators.FluxPointsEstimator` with the bin's model),
+              see `~gammapy_trs.TimeResolvedSpectrum.to_sed`; "all" includes it
+              where ``sed_energy_edges`` is given.
 
         Default is None, no optional step.
     n_sigma : float, optional
@@ -84,6 +88,8 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         likelihood-ratio ``compare_ts``, its Wilks ``compare_p_value`` and
         ``compare_sigma``. A spectral model replaces the source's spectral
         model; its free parameters are fitted. Default is None.
+    sed_energy_edges : `~astropy.units.Quantity`, optional
+        Energy edges of the flux points of the "sed" step. Default is None.
     n_jobs : int, optional
         Number of processes for the per-bin fits. Default is None, which is
         `~gammapy.utils.parallel.N_JOBS_DEFAULT`.
@@ -139,6 +145,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         energy_min="1 TeV",
         energy_max="10 TeV",
         compare_to=None,
+        sed_energy_edges=None,
         n_jobs=None,
         parallel_backend=None,
         atol="1e-6 s",
@@ -169,6 +176,10 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
                 f"got {type(compare_to).__name__}."
             )
         self.compare_to = compare_to
+        self.sed_energy_edges = None if sed_energy_edges is None else u.Quantity(sed_energy_edges, "TeV")
+        explicit = [] if selection_optional in (None, "all") else list(selection_optional)
+        if "sed" in explicit and self.sed_energy_edges is None:
+            raise ValueError('selection_optional "sed" needs sed_energy_edges, e.g. [0.4, 1, 3, 10] * u.TeV.')
         self.n_jobs = n_jobs
         self.parallel_backend = parallel_backend
 
@@ -193,6 +204,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             energy_min=self.energy_min,
             energy_max=self.energy_max,
             compare_to=self.compare_to,
+            sed_energy_edges=self.sed_energy_edges,
         )
 
     def run(self, datasets):

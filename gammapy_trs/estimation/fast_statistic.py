@@ -67,29 +67,42 @@ def _npred(evaluator, state):
     return npred
 
 
+def _onoff_arrays(dataset, state):
+    """ON counts, OFF counts, alpha and the mask of an on-off spectrum as arrays, computed once
+    (``dataset.alpha`` alone is a Map computation per call); a new mask object recomputes them."""
+    key = ("data", id(dataset), id(dataset.mask_safe), id(dataset.mask_fit))
+    arrays = state.get(key)
+    if arrays is None:
+        mask = dataset.mask
+        arrays = (
+            dataset.counts.data,
+            dataset.counts_off.data,
+            dataset.alpha.data,
+            None if mask is None else mask.data,
+        )
+        state[key] = arrays
+    return arrays
+
+
 def _onoff_stat_sum(dataset, state):
     """WStat of an on-off spectrum, the same number as ``dataset.stat_sum()``.
 
     The steps of Gammapy's evaluator for a spectral model and of
     `~gammapy.stats.WStatFitStatistic`, on arrays.
     """
-    mu_sig = np.zeros(dataset.counts.data.shape)
+    n_on, n_off, alpha, mask = _onoff_arrays(dataset, state)
+    mu_sig = np.zeros(n_on.shape)
     for evaluator in dataset.evaluators.values():
         update_evaluator(evaluator, dataset)
         if evaluator.contributes:
             npred = np.asarray(_npred(evaluator, state), dtype=float)
             # Map.stack in Datasets.npred_signal: non-finite values count as zero
             mu_sig += np.where(np.isfinite(npred), npred, 0.0)
-    stat = np.nan_to_num(
-        wstat(
-            n_on=dataset.counts.data,
-            n_off=dataset.counts_off.data,
-            alpha=dataset.alpha.data,
-            mu_sig=mu_sig,
-        )
-    )
-    mask = dataset.mask
-    return float(np.sum(stat[mask.data] if mask is not None else stat))
+    stat = np.nan_to_num(wstat(n_on=n_on, n_off=n_off, alpha=alpha, mu_sig=mu_sig))
+    # far from the best fit (the optimiser's probes) npred overflows: nan_to_num clips it to the
+    # largest float and the sum is inf, as in Gammapy; that overflow is expected, not reported
+    with np.errstate(over="ignore"):
+        return float(np.sum(stat[mask] if mask is not None else stat))
 
 
 class FitDatasets(Datasets):

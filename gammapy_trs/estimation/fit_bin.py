@@ -6,6 +6,7 @@ import astropy.units as u
 from ..result.quantities import CORE_QUANTITIES
 from .fast_statistic import copy_for_fit
 from .steps import BinContext
+from ..utils.numerics import optimiser_numerics
 
 __all__ = ["fit_time_bin", "failed_bin"]
 
@@ -75,6 +76,7 @@ def _invalidate(model, parameters):
         model.parameters[idx].error = np.nan
 
 
+@optimiser_numerics()
 def fit_time_bin(datasets, source, parameters, fit, steps=(), quantities=()):
     """Fit the models of one time bin on copies of its datasets.
 
@@ -107,7 +109,8 @@ def fit_time_bin(datasets, source, parameters, fit, steps=(), quantities=()):
         ``"quantities"``: the per-bin values (parameters as `~astropy.units.Quantity`,
         their errors as ``<name>_err``, the core quantities and those of the
         steps); ``"model"``: a copy of the fitted source
-        `~gammapy.modeling.models.SkyModel` (NaN parameters where the fit failed).
+        `~gammapy.modeling.models.SkyModel` (NaN parameters where the fit failed);
+        ``"products"``: the steps' per-bin products by name (e.g. ``"sed"``).
     """
     try:
         return _fit_time_bin(datasets, source, parameters, fit, steps, quantities)
@@ -143,7 +146,7 @@ def failed_bin(datasets, source, parameters, quantities, message):
     values.update({info.name: info.default_value for info in CORE_QUANTITIES})
     values.update(n_datasets=len(datasets), fit_message=message)
     values.update({info.name: info.default_value for info in quantities})
-    return {"quantities": values, "model": model}
+    return {"quantities": values, "model": model, "products": {}}
 
 
 def _parameter_values(model, parameters):
@@ -181,8 +184,10 @@ def _fit_time_bin(datasets, source, parameters, fit, steps, quantities):
     values.update({info.name: info.default_value for info in quantities})
 
     run = [step for step in steps if success or step.runs_on_failed_fit]
+    products = {}
     if run:
         context = BinContext(copies, source, parameters, stat, fit)
         values.update(_run_steps(run, context, copies.names))
+        products = context.products
 
-    return {"quantities": values, "model": model.copy(name=source)}
+    return {"quantities": values, "model": model.copy(name=source), "products": products}

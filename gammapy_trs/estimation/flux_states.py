@@ -13,6 +13,7 @@ from ..utils.parameters import SourceParameters
 from .fast_statistic import copy_for_fit
 from .steps import BinContext, RunSetup
 from .steps.ts import TSStep
+from ..utils.numerics import optimiser_numerics
 
 __all__ = ["STATE_METHODS", "fit_flux_states", "group_by_flux"]
 
@@ -89,6 +90,7 @@ def group_by_flux(flux, flux_err=None, time=None, method="quantiles", n_states=3
     return states
 
 
+@optimiser_numerics()
 def _fit_state(datasets, source, fit):
     stacked = Datasets(datasets).stack_reduce(name="state")
     source_model = datasets.models[source]

@@ -18,6 +18,7 @@ from gammapy.datasets import Datasets
 from ..utils.parameters import SourceParameters
 from .fast_statistic import copy_for_fit
 from .runner import run_tasks
+from ..utils.numerics import optimiser_numerics
 
 __all__ = [
     "SharedFitResult",
@@ -64,6 +65,7 @@ class SharedFitResult:
         return np.sqrt(np.diag(self.covariance))
 
 
+@optimiser_numerics()
 def conditional_stat(datasets, source, shared, values, start, fit):
     """One bin's best statistic with the shared parameters fixed: ``(success, stat, values)``.
 
@@ -263,6 +265,7 @@ def _newton_step(gradient, hessian, max_step):
     return step / ratio if ratio > 1 else step
 
 
+@optimiser_numerics()
 def stacked_start(groups, source_model, shared, fit):
     """Start values and errors of the shared parameters: a fit of all bins' datasets stacked (or joint)."""
     datasets = Datasets([d for group in groups for d in group])

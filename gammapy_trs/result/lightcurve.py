@@ -3,12 +3,12 @@
 import numpy as np
 import astropy.units as u
 from gammapy.estimators import FluxPoints
-from gammapy.maps import Map, MapAxis, Maps, RegionGeom
+from gammapy.maps import LabelMapAxis, Map, MapAxis, Maps, RegionGeom
 from ..utils.fluxes import FLUX_UNIT, integral_fluxes, model_fluxes
 from ..utils.parameters import free_parameter_names
 from .meta import ul_shape_key
 
-__all__ = ["to_lightcurve", "upper_limit_model"]
+__all__ = ["to_lightcurve", "upper_limit_model", "counts_map"]
 
 
 def upper_limit_model(spectrum, idx):
@@ -38,6 +38,30 @@ def upper_limit_model(spectrum, idx):
     return model
 
 
+def counts_map(values, energy_axis, time_axis):
+    """Counts-like values (``counts``, ``npred``) as Gammapy flux points hold them: on a
+    ``dataset`` axis (here one entry, the sum over the datasets), the energy and the time axis.
+
+    Parameters
+    ----------
+    values : `~numpy.ndarray`
+        Values, shape ``(n_time, n_energy)``.
+    energy_axis : `~gammapy.maps.MapAxis`
+        Energy axis.
+    time_axis : `~gammapy.maps.TimeMapAxis`
+        Time axis.
+
+    Returns
+    -------
+    map : `~gammapy.maps.RegionNDMap`
+        Map.
+    """
+    dataset_axis = LabelMapAxis(["all"], name="dataset")
+    geom = RegionGeom.create(region=None, axes=[dataset_axis, energy_axis, time_axis])
+    data = np.asarray(values, dtype=float).reshape(geom.data_shape)
+    return Map.from_geom(geom, data=data)
+
+
 def to_lightcurve(spectrum, energy_min=None, energy_max=None):
     """Integral flux light curve of the per-bin models, as Gammapy flux points.
 
@@ -52,9 +76,11 @@ def to_lightcurve(spectrum, energy_min=None, energy_max=None):
     Returns
     -------
     lightcurve : `~gammapy.estimators.FluxPoints`
-        Light curve with ``flux``, ``flux_err``, ``success`` and, where the
-        run gave them, ``ts``, ``sqrt_ts``, ``is_ul`` and ``flux_ul``. Failed
-        bins have NaN fluxes.
+        Light curve with ``flux``, ``flux_err``, ``success``, ``stat``,
+        ``counts`` and ``npred`` (those of the bin's fit, in its fit range,
+        summed over its datasets) and, where the run gave them, ``ts``,
+        ``sqrt_ts``, ``stat_null``, ``is_ul`` and ``flux_ul``. Failed bins have
+        NaN fluxes.
     """
     if energy_min is None:
         energy_min = spectrum.meta.get("energy_min", "1 TeV")
@@ -86,9 +112,11 @@ def to_lightcurve(spectrum, energy_min=None, energy_max=None):
         flux_err=as_map(flux_err, FLUX_UNIT),
         success=as_map(spectrum.success, dtype=bool),
     )
-    for name in ("ts", "sqrt_ts"):
+    for name in ("ts", "sqrt_ts", "stat", "stat_null"):
         if name in spectrum.available_quantities:
             maps[name] = as_map(spectrum[name].data.ravel())
+    for name in ("counts", "npred"):
+        maps[name] = counts_map(spectrum[name].data.ravel(), energy_axis, spectrum.time_axis)
     if "is_ul" in spectrum.available_quantities:
         maps["is_ul"] = as_map(spectrum["is_ul"].data.ravel(), dtype=bool)
         maps["flux_ul"] = as_map(flux_ul, FLUX_UNIT)

@@ -9,8 +9,9 @@ from astropy.time import Time
 from gammapy.maps import Map, RegionGeom, TimeMapAxis
 from .formats import read_result, write_result
 from .lightcurve import to_lightcurve
-from .plotting import plot_correlation, plot_parameter
+from .plotting import plot_correlation, plot_parameter, plot_summary
 from .quantities import CORE_QUANTITIES
+from .sed import plot_spectra, sed_table, split_sed_columns, to_sed
 from .variability import correlation, likelihood_ratio, variability
 
 __all__ = ["TimeResolvedSpectrum"]
@@ -42,9 +43,14 @@ class TimeResolvedSpectrum:
     shared_parameters : `~astropy.table.Table`, optional
         Parameters shared by all bins (``name``, ``value``, ``error``, ``errn``,
         ``errp``, ``unit``). Default is None, none.
+    sed : `~astropy.table.Table`, optional
+        Flux points of each bin (the "sed" step), one row per bin, see
+        `~gammapy_trs.result.sed.sed_table`. Default is None, none.
     """
 
-    def __init__(self, data, models, parameter_names, meta=None, descriptions=None, shared_parameters=None):
+    def __init__(
+        self, data, models, parameter_names, meta=None, descriptions=None, shared_parameters=None, sed=None
+    ):
         if not data:
             raise ValueError("No per-bin data given.")
         geom = next(iter(data.values())).geom
@@ -57,6 +63,7 @@ class TimeResolvedSpectrum:
         self._descriptions = {info.name: info.description for info in CORE_QUANTITIES}
         self._descriptions.update(descriptions or {})
         self._shared = None if shared_parameters is None else Table(shared_parameters)
+        self._sed = None if sed is None else Table(sed)
 
         if len(self._models) != self.time_axis.nbin:
             raise ValueError(
@@ -70,6 +77,8 @@ class TimeResolvedSpectrum:
         ]
         if missing:
             raise ValueError(f"Missing per-bin data for parameters: {missing}")
+        if self._sed is not None and len(self._sed) != self.time_axis.nbin:
+            raise ValueError(f"Got flux points for {len(self._sed)} bins, for {self.time_axis.nbin} time bins.")
 
     @classmethod
     def from_bin_results(
@@ -105,13 +114,14 @@ class TimeResolvedSpectrum:
             )
         models = [result["model"] for result in results]
         descriptions = {info.name: info.description for info in quantities or []}
+        sed = sed_table([result.get("products", {}).get("sed") for result in results])
         return cls._from_columns(
-            columns, time_axis, models, parameter_names, meta, descriptions, shared_parameters
+            columns, time_axis, models, parameter_names, meta, descriptions, shared_parameters, sed
         )
 
     @classmethod
     def _from_columns(
-        cls, columns, time_axis, models, parameter_names, meta=None, descriptions=None, shared=None
+        cls, columns, time_axis, models, parameter_names, meta=None, descriptions=None, shared=None, sed=None
     ):
         geom = RegionGeom.create(region=None, axes=[time_axis])
         data = {}
@@ -120,7 +130,7 @@ class TimeResolvedSpectrum:
             values = getattr(values, "value", values)
             values = np.asarray(values).reshape(geom.data_shape)
             data[name] = Map.from_geom(geom, data=values, unit=unit, dtype=values.dtype)
-        return cls(data, models, parameter_names, meta, descriptions, shared)
+        return cls(data, models, parameter_names, meta, descriptions, shared, sed)
 
     @property
     def time_axis(self):
@@ -147,6 +157,11 @@ class TimeResolvedSpectrum:
         """Parameters shared by all bins, an `~astropy.table.Table` (``name``, ``value``,
         ``error``, ``errn``, ``errp``, ``unit``), or None."""
         return None if self._shared is None else self._shared.copy()
+
+    @property
+    def sed_table(self):
+        """Flux points of each bin (the "sed" step) as a table, one row per bin, or None."""
+        return None if self._sed is None else self._sed.copy()
 
     @property
     def descriptions(self):
@@ -194,7 +209,8 @@ class TimeResolvedSpectrum:
 
         The columns are ``time_min`` and ``time_max`` (`~astropy.time.Time`,
         UTC), ``success``, then ``<par>`` and ``<par>_err`` for each fitted
-        parameter, then every other per-bin quantity.
+        parameter, then every other per-bin quantity, then the flux points of
+        the "sed" step if it ran (``sed_*``, one vector per bin).
 
         Returns
         -------
@@ -211,6 +227,9 @@ class TimeResolvedSpectrum:
         for name in names:
             table[name] = self.quantity(name)
             table[name].info.description = self._descriptions.get(name)
+        if self._sed is not None:
+            for name in self._sed.colnames:
+                table[name] = self._sed[name]
         return table
 
     def _table_meta(self):
@@ -236,6 +255,7 @@ class TimeResolvedSpectrum:
         spectrum : `TimeResolvedSpectrum`
             Container.
         """
+        sed, table = split_sed_columns(table)
         meta = {key.lower(): value for key, value in table.meta.items()}
         parnames = meta.pop("parnames", "")
         parameter_names = parnames.split(",") if parnames else []
@@ -253,7 +273,7 @@ class TimeResolvedSpectrum:
                 columns[name] = np.char.decode(values, "utf-8")  # FITS strings are bytes
         descriptions = {name: table[name].description for name in names if table[name].description}
         return cls._from_columns(
-            columns, time_axis, models, parameter_names, meta, descriptions, shared_parameters
+            columns, time_axis, models, parameter_names, meta, descriptions, shared_parameters, sed
         )
 
     def write(self, filename, format=None, overwrite=False):
@@ -268,14 +288,14 @@ class TimeResolvedSpectrum:
         filename : str or `~pathlib.Path`
             File name; ``.fits``, ``.fits.gz``, ``.ecsv`` or ``.ecsv.gz`` (any case;
             the format is that of the last suffix before ``.gz``).
-        format : {"fits", "ecsv"}, optional
-            Format. Default is None, taken from the file name.
+        format : {"fits", "ecsv", "lightcurve"}, optional
+            Format. Default is None, taken from the file name. "lightcurve" is
+            a FITS file that `gammapy.estimators.FluxPoints.read` also reads
+            (``format="lightcurve"``), as the light curve of `to_lightcurve`.
         overwrite : bool, optional
             Overwrite an existing file. Default is False.
         """
-        write_result(
-            self.to_table(), self.models, filename, format=format, overwrite=overwrite, shared=self._shared
-        )
+        write_result(self, filename, format=format, overwrite=overwrite)
 
     @classmethod
     def read(cls, filename, format=None):
@@ -288,7 +308,7 @@ class TimeResolvedSpectrum:
         ----------
         filename : str or `~pathlib.Path`
             File name.
-        format : {"fits", "ecsv"}, optional
+        format : {"fits", "ecsv", "lightcurve"}, optional
             Format. Default is None, taken from the file name.
 
         Returns
@@ -315,8 +335,9 @@ class TimeResolvedSpectrum:
         if isinstance(idx, (int, np.integer)):
             idx = slice(idx, idx + 1 if idx != -1 else None)
         data = {name: m.slice_by_idx({"time": idx}) for name, m in self._data.items()}
+        sed = None if self._sed is None else self._sed[idx]
         return self.__class__(
-            data, self._models[idx], self._parameter_names, self.meta, self._descriptions, self._shared
+            data, self._models[idx], self._parameter_names, self.meta, self._descriptions, self._shared, sed
         )
 
     def slice_by_time(self, time_min, time_max, atol="1e-6 s"):
@@ -424,6 +445,29 @@ class TimeResolvedSpectrum:
         """
         return to_lightcurve(self, energy_min=energy_min, energy_max=energy_max)
 
+    def to_sed(self):
+        """Flux points of every bin as Gammapy `~gammapy.estimators.FluxPoints` on an energy
+        and a time axis (needs the "sed" step); see `~gammapy_trs.result.sed.to_sed`."""
+        return to_sed(self)
+
+    def plot_spectra(self, ax=None, **kwargs):
+        """Plot the model of each bin with its error band and flux points, coloured by time.
+
+        Parameters
+        ----------
+        ax : `~matplotlib.axes.Axes`, optional
+            Axes. Default is None, the current axes.
+        **kwargs : dict
+            Passed to `~gammapy_trs.result.sed.plot_spectra` (``sed_type``,
+            ``energy_bounds``, ``cmap``, ``band``).
+
+        Returns
+        -------
+        ax : `~matplotlib.axes.Axes`
+            Axes.
+        """
+        return plot_spectra(self, ax=ax, **kwargs)
+
     def plot(self, parameter, ax=None, **kwargs):
         """Plot a per-bin quantity against time, with error bars.
 
@@ -463,6 +507,22 @@ class TimeResolvedSpectrum:
             Axes.
         """
         return plot_correlation(self, x, y, ax=ax, **kwargs)
+
+    def plot_summary(self, fig=None):
+        """Plot the flux (else the norm), each shape parameter and sqrt(TS) against time,
+        one panel each; upper limits as arrows.
+
+        Parameters
+        ----------
+        fig : `~matplotlib.figure.Figure`, optional
+            Figure. Default is None, a new pyplot figure with constrained layout.
+
+        Returns
+        -------
+        axes : `~numpy.ndarray` of `~matplotlib.axes.Axes`
+            One axes per panel.
+        """
+        return plot_summary(self, fig=fig)
 
     def __str__(self):
         axis = self.time_axis

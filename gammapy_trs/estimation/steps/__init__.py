@@ -9,12 +9,13 @@ from .base import BinContext, BinStep, RunSetup
 from .compare import CompareStep
 from .errn_errp import ErrnErrpStep
 from .flux import FluxStep
+from .sed import SEDStep
 from .ts import TSStep
 from .ul import UpperLimitStep
 
 __all__ = ["STEPS", "BinStep", "BinContext", "RunSetup", "selectable_steps"]
 
-STEPS = [TSStep, ErrnErrpStep, UpperLimitStep, FluxStep, CompareStep]
+STEPS = [TSStep, ErrnErrpStep, UpperLimitStep, FluxStep, CompareStep, SEDStep]
 """The step classes, in the order they run in a bin."""
 
 

@@ -56,6 +56,9 @@ class BinContext:
     shared : dict
         What a step leaves for the later steps of the bin (e.g. the model at
         the upper limit).
+    products : dict
+        Per-bin products that are not one number (e.g. the flux points of the
+        "sed" step), kept with the bin's result.
     """
 
     datasets: object
@@ -65,6 +68,7 @@ class BinContext:
     fit: object
     values: dict = dataclasses.field(default_factory=dict)
     shared: dict = dataclasses.field(default_factory=dict)
+    products: dict = dataclasses.field(default_factory=dict)
 
     @property
     def model(self):

@@ -6,6 +6,7 @@ from scipy.optimize import brentq
 from gammapy.datasets import Datasets
 from ...result.meta import ul_shape_key
 from ...result.quantities import QuantityInfo
+from ...utils.numerics import optimiser_numerics
 from ..fast_statistic import copy_for_fit
 from .base import BinStep
 
@@ -14,6 +15,7 @@ __all__ = ["UpperLimitStep", "bounded_upper_limit", "fit_shape_over_all_bins"]
 log = logging.getLogger(__name__)
 
 
+@optimiser_numerics()
 def fit_shape_over_all_bins(groups, source_model, parameters, fit):
     """Shape parameters fitted over all bins, to fix them for upper limits.
 

@@ -1,9 +1,9 @@
 """File formats of a `~gammapy_trs.TimeResolvedSpectrum`, by name.
 
-A format is a pair of functions ``write(table, models, filename, overwrite, shared)``
-and ``read(filename) -> (table, models, shared)`` (``shared``: the table of shared
-parameters, or None); a new format is one module plus one
-entry in `FORMATS`. `write_result` writes every format atomically (a
+A format is a pair of functions ``write(spectrum, filename, overwrite)`` and
+``read(filename) -> (table, models, shared)`` (``table``: that of
+`~gammapy_trs.TimeResolvedSpectrum.to_table`; ``shared``: the table of shared
+parameters, or None); a new format is one module plus one entry in `FORMATS`. `write_result` writes every format atomically (a
 temporary file in the same folder, then moved into place), so that an
 interrupted write leaves the old file whole.
 """
@@ -12,12 +12,14 @@ from pathlib import Path
 from ...utils.files import atomic_write
 from .ecsv import read_ecsv, write_ecsv
 from .fits import NotAResultError, read_fits, write_fits
+from .lightcurve import write_lightcurve
 
 __all__ = ["FORMATS", "NotAResultError", "get_format", "read_result", "write_result"]
 
 FORMATS = {
     "fits": (write_fits, read_fits),
     "ecsv": (write_ecsv, read_ecsv),
+    "lightcurve": (write_lightcurve, read_fits),
 }
 """Format name to ``(write, read)`` functions."""
 
@@ -50,30 +52,26 @@ def get_format(filename, format=None):
     return format
 
 
-def write_result(table, models, filename, format=None, overwrite=False, shared=None):
-    """Write a result's table and models atomically in a format of `FORMATS`.
+def write_result(spectrum, filename, format=None, overwrite=False):
+    """Write a result atomically in a format of `FORMATS`.
 
     Parameters
     ----------
-    table : `~astropy.table.Table`
-        Table.
-    models : list of `~gammapy.modeling.models.SkyModel`
-        Per-bin models.
+    spectrum : `~gammapy_trs.TimeResolvedSpectrum`
+        Result.
     filename : str or `~pathlib.Path`
         File name.
     format : str, optional
         Format. Default is None, from the file name.
     overwrite : bool, optional
         Overwrite an existing file. Default is False.
-    shared : `~astropy.table.Table`, optional
-        Shared parameters. Default is None.
     """
     write, _ = FORMATS[get_format(filename, format)]
     filename = Path(filename)
     if filename.exists() and not overwrite:
         raise FileExistsError(f"{filename} already exists: use overwrite=True to replace it.")
     # the temporary file keeps the name's suffixes, so that compression follows them
-    atomic_write(filename, lambda tmp: write(table, models, tmp, overwrite=True, shared=shared))
+    atomic_write(filename, lambda tmp: write(spectrum, tmp, overwrite=True))
 
 
 def read_result(filename, format=None):

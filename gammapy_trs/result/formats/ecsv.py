@@ -8,23 +8,20 @@ from .models import model_from_dict, model_to_dict
 __all__ = ["write_ecsv", "read_ecsv"]
 
 
-def write_ecsv(table, models, filename, overwrite=False, shared=None):
-    """Write the table with the per-bin models and covariances under the ``MODELS`` meta key.
+def write_ecsv(spectrum, filename, overwrite=False):
+    """Write the table with the per-bin models and covariances under the ``MODELS`` meta key
+    (and the shared parameters, if any, under ``SHARED_PARAMETERS``).
 
     Parameters
     ----------
-    table : `~astropy.table.Table`
-        Table of `~gammapy_trs.TimeResolvedSpectrum.to_table`.
-    models : list of `~gammapy.modeling.models.SkyModel`
-        Per-bin models.
+    spectrum : `~gammapy_trs.TimeResolvedSpectrum`
+        Result.
     filename : str or `~pathlib.Path`
         File name (``.gz`` for a compressed file).
     overwrite : bool, optional
         Overwrite an existing file. Default is False.
-    shared : `~astropy.table.Table`, optional
-        Shared parameters, written under the ``SHARED_PARAMETERS`` meta key. Default is None.
     """
-    table = table.copy(copy_data=False)
+    table, models, shared = spectrum.to_table(), spectrum.models, spectrum.shared_parameters
     for name in ("time_min", "time_max"):
         table[name].precision = 9
     table.meta["MODELS"] = [model_to_dict(model) for model in models]

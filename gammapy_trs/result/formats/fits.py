@@ -22,26 +22,25 @@ class NotAResultError(ValueError):
     """The file is not a TimeResolvedSpectrum file (or is damaged)."""
 
 
-def write_fits(table, models, filename, overwrite=False, shared=None):
+def write_fits(spectrum, filename, overwrite=False, extra_hdus=()):
     """Write the table and the per-bin models (YAML) with their covariance matrices.
 
     Column descriptions are written as ``TCOMMn`` cards, and every HDU gets
-    FITS checksums.
+    FITS checksums. The shared parameters, if any, are in HDU ``SHARED_PARAMETERS``.
 
     Parameters
     ----------
-    table : `~astropy.table.Table`
-        Table of `~gammapy_trs.TimeResolvedSpectrum.to_table`.
-    models : list of `~gammapy.modeling.models.SkyModel`
-        Per-bin models.
+    spectrum : `~gammapy_trs.TimeResolvedSpectrum`
+        Result.
     filename : str or `~pathlib.Path`
         File name (``.gz`` for a compressed file).
     overwrite : bool, optional
         Overwrite an existing file. Default is False.
-    shared : `~astropy.table.Table`, optional
-        Shared parameters, written in HDU ``SHARED_PARAMETERS``. Default is None.
+    extra_hdus : list of `~astropy.io.fits.BinTableHDU`, optional
+        More HDUs, written after those of the result. Default is none.
     """
-    models = [model_to_dict(model) for model in models]
+    table, shared = spectrum.to_table(), spectrum.shared_parameters
+    models = [model_to_dict(model) for model in spectrum.models]
     models_table = Table()
     models_table["model"] = [yaml.safe_dump(m["model"], sort_keys=False) for m in models]
     models_table["covariance"] = np.array([m["covariance"] for m in models], dtype=float)
@@ -58,7 +57,8 @@ def write_fits(table, models, filename, overwrite=False, shared=None):
     hdulist[2].name = MODELS_HDU
     if shared is not None:
         hdulist.append(fits.table_to_hdu(shared))
-        hdulist[3].name = SHARED_HDU
+        hdulist[-1].name = SHARED_HDU
+    hdulist.extend(extra_hdus)
     hdulist.writeto(filename, overwrite=overwrite, checksum=True)
 
 

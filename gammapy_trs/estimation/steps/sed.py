@@ -1,0 +1,92 @@
+"""Flux points of each bin: Gammapy's `~gammapy.estimators.FluxPointsEstimator` in the bin."""
+
+import numpy as np
+import astropy.units as u
+from gammapy.datasets import Datasets
+from gammapy.estimators import FluxPointsEstimator
+from .base import BinStep
+
+__all__ = ["SEDStep", "SED_QUANTITIES"]
+
+SED_QUANTITIES = ("dnde", "dnde_err", "dnde_errn", "dnde_errp", "dnde_ul", "ts", "sqrt_ts", "is_ul", "success")
+"""What the step keeps of each energy bin (``counts`` and ``npred`` summed over the datasets)."""
+
+DNDE_UNIT = u.Unit("cm-2 s-1 TeV-1")
+
+
+class SEDStep(BinStep):
+    """Flux points of the bin in ``sed_energy_edges`` (the product ``"sed"``).
+
+    Gammapy's `~gammapy.estimators.FluxPointsEstimator` runs on the bin's
+    datasets with the bin's fitted model as reference: in each energy bin the
+    norm of that model is fitted with its shape fixed (other free parameters,
+    e.g. background norms, re-optimised), with the TS, an upper limit at
+    ``n_sigma_ul`` and profile errors at ``n_sigma``. The flux points are kept
+    as differential fluxes (``dnde``), so that the bins, each with its own
+    reference model, share one `~gammapy.estimators.FluxPoints`
+    (`~gammapy_trs.TimeResolvedSpectrum.to_sed`). Energy edges snap to the
+    edges of the datasets' energy axis, as in Gammapy.
+    """
+
+    name = "sed"
+    needs_norm = True
+
+    @classmethod
+    def is_active(cls, setup):
+        """Selected, with energy edges (so that "all" includes it only where edges are given)."""
+        return cls.name in setup.selection and setup.options.get("sed_energy_edges") is not None
+
+    def __init__(self, setup):
+        super().__init__(setup)
+        edges = setup.options.get("sed_energy_edges")
+        if edges is None or len(edges) < 2:
+            raise ValueError(
+                'selection_optional "sed" needs sed_energy_edges, e.g. [0.4, 1, 3, 10, 20] * u.TeV.'
+            )
+        self.energy_edges = u.Quantity(edges, "TeV")
+        self.n_sigma = setup.options["n_sigma"]
+        self.n_sigma_ul = setup.options["n_sigma_ul"]
+
+    def quantities(self):
+        return []
+
+    def meta(self):
+        return dict(sed_energy_edges=", ".join(f"{e:.6g}" for e in self.energy_edges.to_value("TeV")) + " TeV")
+
+    def run(self, context):
+        estimator = FluxPointsEstimator(
+            energy_edges=self.energy_edges,
+            source=context.source,
+            n_sigma=self.n_sigma,
+            n_sigma_ul=self.n_sigma_ul,
+            selection_optional=["errn-errp", "ul"],
+        )
+        with context.datasets.parameters.restore_status():
+            points = estimator.run(Datasets(list(context.datasets)))
+        context.products["sed"] = bin_sed(points)
+        return {}
+
+
+def bin_sed(points):
+    """The flux points of one bin as plain arrays (cheap to send and to keep in a checkpoint).
+
+    Parameters
+    ----------
+    points : `~gammapy.estimators.FluxPoints`
+        Flux points with one energy axis.
+
+    Returns
+    -------
+    sed : dict of str to `~numpy.ndarray`
+        ``energy_edges`` (TeV), the `SED_QUANTITIES` (``dnde`` in cm-2 s-1 TeV-1),
+        ``counts`` and ``npred`` summed over the datasets.
+    """
+    sed = dict(energy_edges=points.geom.axes["energy"].edges.to_value("TeV"))
+    for name in SED_QUANTITIES:
+        value = getattr(points, name)
+        data = value.quantity.to_value(DNDE_UNIT) if name.startswith("dnde") else value.data
+        sed[name] = np.asarray(data).ravel()
+    for name in ("counts", "npred"):
+        data = getattr(points, name).data
+        sed[name] = np.asarray(data, dtype=float).reshape(len(sed["dnde"]), -1).sum(axis=1)
+    return sed
