@@ -1,18 +1,23 @@
-"""FitDatasets: the fast joint statistic must be Gammapy's, number for number."""
+"""FitDatasets: the fast joint statistic must be Gammapy's (to 1e-12: the integrals of the common
+spectral models run on plain arrays), and a fit on it Gammapy's fit."""
 
 import numpy as np
+import astropy.units as u
 import pytest
 from numpy.testing import assert_allclose
 from gammapy.datasets import Datasets
 from gammapy.modeling import Fit
 from gammapy.modeling.models import (
+    BrokenPowerLawSpectralModel,
     ExpCutoffPowerLawSpectralModel,
     FoVBackgroundModel,
     LogParabolaSpectralModel,
+    PowerLawNormSpectralModel,
     PowerLawSpectralModel,
     SkyModel,
 )
 from gammapy_trs.estimation.fast_statistic import FitDatasets, _onoff_fast_path, copy_for_fit
+from gammapy_trs.estimation.plain_spectra import plain_integral
 from conftest import AMPLITUDE_UNIT, make_intervals, make_map_datasets, power_law_model
 
 
@@ -37,7 +42,7 @@ def test_statistic_equals_gammapy(flare_datasets, spectral_model):
             if not par_fast.frozen:
                 value = par_fast.value * rng.uniform(0.5, 1.5)
                 par_fast.value = par_plain.value = value
-        assert fast.stat_sum() == plain.stat_sum()
+        assert_allclose(fast.stat_sum(), plain.stat_sum(), rtol=1e-12)
 
 
 def test_statistic_with_bad_and_zero_parameters(flare_datasets):
@@ -60,17 +65,18 @@ def test_two_models(flare_datasets):
 
 
 def test_fit_path_is_gammapy_path(flare_datasets):
-    """The same statistic at every step: Minuit takes the same path, to the last digit."""
+    """The same statistic at every step (to 1e-12): Minuit takes Gammapy's path to the same fit."""
     fast = copy_for_fit(flare_datasets[:2])
     plain = Datasets([d.copy(name=d.name) for d in flare_datasets[:2]])
     plain.models = [m.copy(name=m.name) for m in flare_datasets.models]
     result_fast = Fit(store_trace=True).run(fast)
     result_plain = Fit(store_trace=True).run(plain)
-    assert result_fast.nfev == result_plain.nfev
-    np.testing.assert_array_equal(
-        result_fast.optimize_result.trace["total_stat"], result_plain.optimize_result.trace["total_stat"]
-    )
-    assert result_fast.models.parameters["index"].error == result_plain.models.parameters["index"].error
+    assert abs(result_fast.nfev - result_plain.nfev) <= 2
+    assert_allclose(result_fast.total_stat, result_plain.total_stat, rtol=1e-12)
+    for name in ("index", "amplitude"):
+        fast_par, plain_par = result_fast.models.parameters[name], result_plain.models.parameters[name]
+        assert abs(fast_par.value - plain_par.value) < 1e-6 * plain_par.error
+        assert_allclose(fast_par.error, plain_par.error, rtol=1e-5)
 
 
 def test_map_datasets_fall_back():
@@ -88,3 +94,35 @@ def test_models_changed_after_creation(flare_datasets):
     fast.models = power_law_model(index=2.0)
     assert fast.stat_sum() != first
     assert fast.stat_sum() == fast[0].stat_sum()
+
+
+@pytest.mark.parametrize(
+    "spectral_model",
+    [
+        PowerLawSpectralModel(index=2.5, amplitude="1e-7 m-2 s-1 GeV-1", reference="300 GeV"),
+        LogParabolaSpectralModel(alpha=2.5, beta=0.2, amplitude="1e-10 cm-2 s-1 TeV-1", reference="2 TeV"),
+        ExpCutoffPowerLawSpectralModel(
+            index=2.0, amplitude="1e-10 cm-2 s-1 TeV-1", lambda_="0.0002 GeV-1", alpha=1.5
+        ),
+        BrokenPowerLawSpectralModel(index1=2, index2=3.5, amplitude="1e-10 cm-2 s-1 TeV-1", ebreak="2000 GeV"),
+    ],
+)
+def test_plain_integral_is_gammapys(spectral_model):
+    """Units converted once (energies, energy powers such as lambda_, any amplitude unit)."""
+    edges = np.geomspace(0.1, 100, 21) * u.TeV
+    integral = plain_integral(spectral_model, edges[:-1], edges[1:])
+    assert integral is not None
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        values = spectral_model.parameters.value * rng.uniform(0.8, 1.2, len(spectral_model.parameters))
+        model = spectral_model.copy()
+        model.parameters.value = values
+        expected = model.integral(edges[:-1], edges[1:]).to_value("cm-2 s-1")
+        assert_allclose(integral(values), expected, rtol=1e-12)
+
+
+def test_other_models_are_integrated_by_gammapy():
+    edges = np.geomspace(0.1, 100, 5) * u.TeV
+    compound = PowerLawSpectralModel() + PowerLawSpectralModel(index=3)
+    assert plain_integral(compound, edges[:-1], edges[1:]) is None
+    assert plain_integral(PowerLawNormSpectralModel(), edges[:-1], edges[1:]) is None

@@ -6,6 +6,7 @@ from gammapy.irf import EDispKernelMap
 from gammapy.modeling.models import SkyModel
 from gammapy.stats import wstat
 from ..utils.gammapy_internals import evaluator_norm_index, model_penalties, update_evaluator
+from .plain_spectra import plain_integral
 
 __all__ = ["FitDatasets", "copy_for_fit"]
 
@@ -30,12 +31,35 @@ def _onoff_fast_path(dataset):
     return True
 
 
-def _full_npred(evaluator):
-    """Predicted counts of one spectral model: integral, exposure, energy dispersion."""
-    edges = evaluator.geom.axes["energy_true"].edges
-    flux = evaluator.model.spectral_model.integral(edges[:-1], edges[1:])
-    npred = (flux.reshape((-1, 1, 1)) * evaluator.exposure.quantity).to_value("")
-    npred = np.matmul(np.moveaxis(npred, 0, -1), evaluator.edisp.pdf_matrix)
+def _plain_setup(evaluator, state):
+    """Per evaluator, made once: the plain integral (or None), the exposure in cm2 s, the
+    energy dispersion matrix."""
+    key = ("plain", id(evaluator))
+    setup = state.get(key)
+    if setup is None:
+        edges = evaluator.geom.axes["energy_true"].edges
+        spectral = evaluator.model.spectral_model
+        exposure = evaluator.exposure.quantity.to_value("cm2 s")
+        setup = (plain_integral(spectral, edges[:-1], edges[1:]), exposure, evaluator.edisp.pdf_matrix)
+        state[key] = setup
+    return setup
+
+
+def _full_npred(evaluator, state, values):
+    """Predicted counts of one spectral model: integral, exposure, energy dispersion.
+
+    The integral runs on plain arrays for Gammapy's common spectral models
+    (`~gammapy_trs.estimation.plain_spectra.plain_integral`), else through the model.
+    """
+    integral, exposure, pdf_matrix = _plain_setup(evaluator, state)
+    if integral is not None:
+        flux = integral(values[: len(integral.names)])
+        npred = flux.reshape((-1, 1, 1)) * exposure
+    else:
+        edges = evaluator.geom.axes["energy_true"].edges
+        flux = evaluator.model.spectral_model.integral(edges[:-1], edges[1:])
+        npred = (flux.reshape((-1, 1, 1)) * evaluator.exposure.quantity).to_value("")
+    npred = np.matmul(np.moveaxis(npred, 0, -1), pdf_matrix)
     return np.moveaxis(npred, -1, 0)
 
 
@@ -61,7 +85,7 @@ def _npred(evaluator, state):
     ):
         npred = full[1] * (values[idx] / full[0][idx])
     else:
-        npred = _full_npred(evaluator)
+        npred = _full_npred(evaluator, state, values)
         state[("full", id(evaluator))] = (values, npred)
     state[("last", id(evaluator))] = (values, npred)
     return npred
