@@ -274,3 +274,49 @@ def test_cli_reports_analysis_errors_without_traceback(demo_store, tmp_path):
     assert result.exit_code == 1
     assert "No observation overlaps the 4 time intervals" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_config_written_by_gammapy_runs(demo_store, tmp_path):
+    """An AnalysisConfig made and written with Gammapy's API, plus a time_resolved section."""
+    gammapy_config = AnalysisConfig()
+    gammapy_config.general.outdir = str(tmp_path / "out")
+    gammapy_config.observations.datastore = str(demo_store)
+    gammapy_config.observations.required_irf = ["aeff", "edisp", "bkg"]
+    gammapy_config.datasets.type = "1d"
+    gammapy_config.datasets.on_region = dict(
+        frame="icrs", lon=f"{DEMO_SOURCE.ra.deg} deg", lat=f"{DEMO_SOURCE.dec.deg} deg", radius="0.11 deg"
+    )
+    gammapy_config.datasets.containment_correction = False
+    gammapy_config.datasets.background.method = "reflected"
+    gammapy_config.datasets.safe_mask.methods = ["aeff-max"]
+    gammapy_config.datasets.geom.axes.energy = dict(min="0.3 TeV", max="30 TeV", nbins=12)
+    gammapy_config.datasets.geom.axes.energy_true = dict(min="0.1 TeV", max="60 TeV", nbins=24)
+    models = tmp_path / "models.yaml"
+    models.write_text(yaml.safe_dump(DEMO_MODELS))
+    gammapy_config.general.models_file = str(models)
+    path = tmp_path / "gammapy.yaml"
+    gammapy_config.write(path)
+    with path.open("a") as handle:
+        handle.write("\ntime_resolved:\n  binning: {method: observation}\n  output: {format: lightcurve}\n")
+    result = CliRunner().invoke(cli, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    from gammapy.estimators import FluxPoints
+
+    lightcurve = FluxPoints.read(tmp_path / "out" / "time_resolved_spectrum_lightcurve.fits", format="lightcurve")
+    assert lightcurve.geom.axes["time"].nbin == 2
+
+
+@requires_data()
+def test_the_3d_example_runs_on_the_same_runs(tmp_path):
+    """The 3D example (FoV background with an exclusion mask, a point source), on its first hour."""
+    config = TRSConfig.read(EXAMPLES / "pks2155_flare_3d.yaml")
+    config.time_resolved.binning.start = "2006-07-29T20:30"
+    config.time_resolved.binning.stop = "2006-07-29T21:30"
+    config.time_resolved.binning.width = "30 min"
+    config.time_resolved.output.plots = False
+    out = run_analysis(config, output=tmp_path)
+    result = out.result
+    assert result.n_bins == 2 and result.success.all()
+    assert result.meta["source"] == "pks2155"
+    assert (result.quantity("sqrt_ts") > 20).all()
+    assert_allclose(result.quantity("index"), [3.8, 3.6], atol=0.25)

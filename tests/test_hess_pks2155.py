@@ -147,28 +147,3 @@ def test_reference_variability_and_correlation(pks2155_all):
     lightcurve = pks2155_all.to_lightcurve()
     assert_allclose(lightcurve.flux.data.ravel(), pks2155_all.quantity("flux").value, rtol=1e-8)
 
-
-def test_sed_of_each_bin_agrees_with_its_model(pks2155_datasets):
-    """Four energy bins per 15-minute bin: each bin's power law lies within its flux points' errors
-    (the edges snap to those of the datasets: 0.59, 1.29, 2.83, 6.18, 20 TeV)."""
-    pks2155_datasets.models = reference_model()
-    result = TimeResolvedSpectrumEstimator(
-        time_intervals=reference_intervals(),
-        source="pks2155",
-        selection_optional=["sed"],
-        sed_energy_edges=[0.6, 1.3, 2.8, 6.2, 20] * u.TeV,
-    ).run(pks2155_datasets)
-    sed = result.to_sed()
-    assert sed.geom.data_shape == (24, 4, 1, 1)
-    e_ref = sed.geom.axes["energy"].center
-    pulls = []
-    for idx, model in enumerate(result.models):
-        ok = ~sed.is_ul.data[idx, :, 0, 0]
-        dnde, err = sed.dnde.quantity[idx, :, 0, 0], sed.dnde_err.quantity[idx, :, 0, 0]
-        pulls.extend(((dnde - model.spectral_model(e_ref)) / err)[ok].to_value(""))
-    pulls = np.array(pulls)
-    assert len(pulls) == 62  # 34 of the 96 points are upper limits, at the highest energies
-    assert np.all(np.abs(pulls) < 3)
-    assert_allclose(np.mean(np.abs(pulls) < 1), 0.742, atol=0.01)  # nominal 0.68
-    assert_allclose([np.mean(pulls), np.std(pulls)], [0.148, 0.924], atol=0.01)
-    assert_allclose(sed.dnde.quantity[0, 0, 0, 0].to_value("cm-2 s-1 TeV-1"), 1.6628e-10, rtol=1e-3)

@@ -1,5 +1,7 @@
 """A fast joint statistic: Gammapy `Datasets` whose fit statistic is cheap to evaluate."""
 
+import copy
+
 import numpy as np
 from gammapy.datasets import Datasets, SpectrumDatasetOnOff
 from gammapy.irf import EDispKernelMap
@@ -71,7 +73,10 @@ def _npred(evaluator, state):
     norm alone rescales the last full computation; anything else recomputes.
     The numbers are those of Gammapy, so a fit takes the same path.
     """
-    values = evaluator.model.parameters.value
+    parameters = state.get(("parameters", id(evaluator)))
+    if parameters is None:  # SkyModel.parameters builds a new object at each access
+        parameters = state[("parameters", id(evaluator))] = evaluator.model.parameters
+    values = parameters.value
     last = state.get(("last", id(evaluator)))
     if last is not None and np.all(last[0] == values):
         return last[1]
@@ -176,6 +181,11 @@ class FitDatasets(Datasets):
 def copy_for_fit(datasets, models=None):
     """Copies of datasets and models to fit, keeping dataset names so models stay linked.
 
+    The datasets are shallow copies: their maps are shared with the originals
+    (a fit reads them and never writes them), and each copy gets its own models
+    and evaluators, so that nothing of the originals changes. A deep copy of
+    every map of every bin, at each fit, is most of the cost of a fast fit.
+
     Parameters
     ----------
     datasets : `~gammapy.datasets.Datasets` or list of `~gammapy.datasets.Dataset`
@@ -190,7 +200,7 @@ def copy_for_fit(datasets, models=None):
         Copied datasets with copied models.
     """
     datasets = Datasets(datasets)
-    copies = FitDatasets([dataset.copy(name=dataset.name) for dataset in datasets])
+    copies = FitDatasets([copy.copy(dataset) for dataset in datasets])
     models = datasets.models if models is None else models
     copies.models = [model.copy(name=model.name) for model in models]
     return copies

@@ -16,7 +16,7 @@ SED_PREFIX = "sed_"
 """Prefix of the flux-point columns in the result's table (one vector per bin)."""
 
 DNDE_UNIT = u.Unit("cm-2 s-1 TeV-1")
-_DNDE = ("dnde", "dnde_err", "dnde_errn", "dnde_errp", "dnde_ul")
+_DNDE = ("dnde", "dnde_err", "dnde_ul")
 _BOOL = ("is_ul", "success")
 _OTHER = ("ts", "sqrt_ts", "counts", "npred")
 _DESCRIPTIONS = dict(
@@ -24,8 +24,6 @@ _DESCRIPTIONS = dict(
     e_max="Flux points: upper energy edges",
     dnde="Flux points: differential flux",
     dnde_err="Flux points: symmetric error of dnde",
-    dnde_errn="Flux points: negative profile error of dnde",
-    dnde_errp="Flux points: positive profile error of dnde",
     dnde_ul="Flux points: upper limit on dnde",
     ts="Flux points: TS",
     sqrt_ts="Flux points: signed square root of the TS",

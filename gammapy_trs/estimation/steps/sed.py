@@ -8,7 +8,7 @@ from .base import BinStep
 
 __all__ = ["SEDStep", "SED_QUANTITIES"]
 
-SED_QUANTITIES = ("dnde", "dnde_err", "dnde_errn", "dnde_errp", "dnde_ul", "ts", "sqrt_ts", "is_ul", "success")
+SED_QUANTITIES = ("dnde", "dnde_err", "dnde_ul", "ts", "sqrt_ts", "is_ul", "success")
 """What the step keeps of each energy bin (``counts`` and ``npred`` summed over the datasets)."""
 
 DNDE_UNIT = u.Unit("cm-2 s-1 TeV-1")
@@ -20,8 +20,8 @@ class SEDStep(BinStep):
     Gammapy's `~gammapy.estimators.FluxPointsEstimator` runs on the bin's
     datasets with the bin's fitted model as reference: in each energy bin the
     norm of that model is fitted with its shape fixed (other free parameters,
-    e.g. background norms, re-optimised), with the TS, an upper limit at
-    ``n_sigma_ul`` and profile errors at ``n_sigma``. The flux points are kept
+    e.g. background norms, re-optimised), with its error, the TS and an upper
+    limit at ``n_sigma_ul`` (``is_ul`` where sqrt(TS) < 2, Gammapy's default). The flux points are kept
     as differential fluxes (``dnde``), so that the bins, each with its own
     reference model, share one `~gammapy.estimators.FluxPoints`
     (`~gammapy_trs.TimeResolvedSpectrum.to_sed`). Energy edges snap to the
@@ -59,7 +59,7 @@ class SEDStep(BinStep):
             source=context.source,
             n_sigma=self.n_sigma,
             n_sigma_ul=self.n_sigma_ul,
-            selection_optional=["errn-errp", "ul"],
+            selection_optional=["ul"],
         )
         with context.datasets.parameters.restore_status():
             points = estimator.run(Datasets(list(context.datasets)))
