@@ -91,3 +91,20 @@ def make_map_datasets(intervals, random_state=0):
         dataset.models = None
         datasets.append(dataset)
     return datasets
+
+
+@pytest.fixture(scope="session")
+def pks2155_slice_by_slice():
+    """The reference workflow's reduction of the PKS 2155-304 night, slice by slice with Gammapy's
+    makers (34 on-off spectra; needs $GAMMAPY_DATA): made once per test process, read only."""
+    from gammapy_trs.samples.pks2155 import (
+        reduce_slice_by_slice,
+        reference_dataset,
+        reference_intervals,
+        reference_makers,
+        reference_observations,
+    )
+
+    return reduce_slice_by_slice(
+        reference_makers(), reference_dataset(), reference_observations(), reference_intervals()
+    )

@@ -1,6 +1,5 @@
 """Checkpoint and resume: runs killed, terminated or interrupted keep every finished bin."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,13 +10,11 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 from click.testing import CliRunner
-from gammapy.datasets import Datasets
 from gammapy_trs import TimeResolvedSpectrum, TimeResolvedSpectrumEstimator
 from gammapy_trs.app import analysis
 from gammapy_trs.app.cli import cli
 from gammapy_trs.app.config import ConfigError
 from gammapy_trs.estimation.checkpoint import Checkpoint
-from conftest import power_law_model
 from test_config import demo_config, demo_store  # noqa: F401 -- the fixture
 
 TESTS = Path(__file__).parent

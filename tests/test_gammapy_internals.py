@@ -6,7 +6,6 @@ see `gammapy_trs.utils.gammapy_internals.INTERNALS` and the developer guide.
 
 import inspect
 import astropy.units as u
-import numpy as np
 import pytest
 import gammapy
 from gammapy.data import GTI, EventList, FixedPointingInfo, Observation, observatory_locations

@@ -10,25 +10,15 @@ from gammapy.modeling import Fit
 from gammapy.modeling.models import LogParabolaSpectralModel
 from gammapy.utils.testing import requires_data
 from gammapy_trs import TimeResolvedSpectrumEstimator
-from gammapy_trs.samples.pks2155 import (
-    reduce_slice_by_slice,
-    reference_dataset,
-    reference_intervals,
-    reference_makers,
-    reference_model,
-    reference_observations,
-)
+from gammapy_trs.samples.pks2155 import reference_intervals, reference_model
 
 pytestmark = requires_data()
 
 
 @pytest.fixture(scope="module")
-def pks2155_datasets():
+def pks2155_datasets(pks2155_slice_by_slice):
     """The reduction of the reference workflow: 34 on-off spectra."""
-    datasets = reduce_slice_by_slice(
-        reference_makers(), reference_dataset(), reference_observations(), reference_intervals()
-    )
-    return Datasets(datasets)
+    return Datasets(pks2155_slice_by_slice)
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,12 @@ import importlib.util
 import re
 from pathlib import Path
 import matplotlib
-import numpy as np
 import pytest
-from astropy.time import Time
 from numpy.testing import assert_allclose
 from gammapy_trs import TimeResolvedSpectrumEstimator
 from gammapy_trs.estimation import steps as steps_module
 from gammapy_trs.estimation.steps import STEPS, BinStep, selectable_steps
 from gammapy_trs.result.quantities import QuantityInfo
-from conftest import make_intervals
 
 ROOT = Path(__file__).resolve().parents[1]
 

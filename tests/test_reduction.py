@@ -93,13 +93,13 @@ def hess_store():
 
 
 @requires_data()
-def test_spectrum_reflected_regions():
+def test_spectrum_reflected_regions(pks2155_slice_by_slice):
     """The PKS 2155-304 reference set-up: 34 slices of the flare night."""
     observations = reference_observations()
     intervals = reference_intervals()
     empty, makers = reference_dataset(), reference_makers()
     datasets = TimeResolvedDatasetsMaker(makers, intervals).run(empty, observations)
-    reference = reduce_slice_by_slice(makers, empty, observations, intervals)
+    reference = pks2155_slice_by_slice
 
     assert len(datasets) == 34
     assert datasets.names[:3] == ["33787-0000", "33787-0001", "33788-0001"]

@@ -1,11 +1,9 @@
 """`TimeResolvedSpectrumEstimator`: the full spectral shape fitted per time bin."""
 
 import logging
-import numpy as np
 import astropy.units as u
 import gammapy.utils.parallel as parallel
 from gammapy.data import GTI
-from gammapy.datasets import Dataset, Datasets
 from gammapy.estimators import Estimator
 from gammapy.maps import TimeMapAxis
 from gammapy.modeling import Fit

@@ -4,9 +4,9 @@ import logging
 import numpy as np
 import astropy.units as u
 from ..result.quantities import CORE_QUANTITIES
+from ..utils.numerics import optimiser_numerics
 from .fast_statistic import copy_for_fit
 from .steps import BinContext
-from ..utils.numerics import optimiser_numerics
 
 __all__ = ["fit_time_bin", "failed_bin"]
 

@@ -10,10 +10,10 @@ from gammapy.modeling import Fit
 from ..result.flux_states import FluxStates
 from ..utils.fluxes import FLUX_UNIT, integral_fluxes
 from ..utils.parameters import SourceParameters
+from ..utils.numerics import optimiser_numerics
 from .fast_statistic import copy_for_fit
 from .steps import BinContext, RunSetup
 from .steps.ts import TSStep
-from ..utils.numerics import optimiser_numerics
 
 __all__ = ["STATE_METHODS", "fit_flux_states", "group_by_flux"]
 

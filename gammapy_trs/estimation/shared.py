@@ -16,9 +16,9 @@ from astropy.table import Table
 from scipy.optimize import brentq
 from gammapy.datasets import Datasets
 from ..utils.parameters import SourceParameters
+from ..utils.numerics import optimiser_numerics
 from .fast_statistic import copy_for_fit
 from .runner import run_tasks
-from ..utils.numerics import optimiser_numerics
 
 __all__ = [
     "SharedFitResult",
