@@ -126,3 +126,19 @@ def test_other_models_are_integrated_by_gammapy():
     compound = PowerLawSpectralModel() + PowerLawSpectralModel(index=3)
     assert plain_integral(compound, edges[:-1], edges[1:]) is None
     assert plain_integral(PowerLawNormSpectralModel(), edges[:-1], edges[1:]) is None
+
+
+def test_fast_fit_gives_gammapys_flux_points_without_warnings(flare_datasets, caplog):
+    from gammapy.estimators import FluxPointsEstimator
+    from gammapy_trs.estimation.fast_statistic import FastFit
+
+    datasets = Datasets([d.copy(name=d.name) for d in flare_datasets[:2]])
+    datasets.models = [m.copy(name=m.name) for m in flare_datasets.models]
+    Fit().run(datasets)
+    kwargs = dict(energy_edges=[0.5, 1, 3, 10] * u.TeV, source="source", selection_optional=["ul", "errn-errp"])
+    with caplog.at_level("WARNING"):
+        fast = FluxPointsEstimator(fit=FastFit(), **kwargs).run(datasets)
+    assert "Reoptimize" not in caplog.text
+    plain = FluxPointsEstimator(**kwargs).run(datasets)
+    for name in ("norm", "norm_err", "norm_ul", "norm_errn", "norm_errp", "ts"):
+        assert_allclose(getattr(fast, name).data, getattr(plain, name).data, rtol=1e-5)

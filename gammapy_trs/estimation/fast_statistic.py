@@ -4,13 +4,14 @@ import copy
 
 import numpy as np
 from gammapy.datasets import Datasets, SpectrumDatasetOnOff
+from gammapy.modeling import Fit
 from gammapy.irf import EDispKernelMap
 from gammapy.modeling.models import SkyModel
 from gammapy.stats import wstat
 from ..utils.gammapy_internals import evaluator_norm_index, model_penalties, update_evaluator
 from .plain_spectra import plain_integral
 
-__all__ = ["FitDatasets", "copy_for_fit"]
+__all__ = ["FitDatasets", "FastFit", "copy_for_fit"]
 
 
 def _onoff_fast_path(dataset):
@@ -204,3 +205,50 @@ def copy_for_fit(datasets, models=None):
     models = datasets.models if models is None else models
     copies.models = [model.copy(name=model.name) for model in models]
     return copies
+
+
+class FastFit(Fit):
+    """A `~gammapy.modeling.Fit` that evaluates any datasets it is given as `FitDatasets`.
+
+    For the Gammapy estimators that fit internally (e.g.
+    `~gammapy.estimators.FluxPointsEstimator`, which slices and copies the
+    datasets itself): the statistic is the same, at the cost of the fast path.
+    With the iminuit backend, ``confidence(reoptimize=False)`` runs as
+    ``reoptimize=True``: iminuit ignores the option (and Gammapy warns at each
+    call), so the numbers are the same without the warnings.
+
+    Parameters
+    ----------
+    fit : `~gammapy.modeling.Fit`, optional
+        Fit whose backend and options to use. Default is None, ``Fit()``.
+    """
+
+    def __init__(self, fit=None):
+        fit = Fit() if fit is None else fit
+        super().__init__(
+            backend=fit.backend,
+            optimize_opts=fit.optimize_opts,
+            covariance_opts=fit.covariance_opts,
+            confidence_opts=fit.confidence_opts,
+            store_trace=fit.store_trace,
+        )
+
+    @staticmethod
+    def _fast(datasets):
+        return datasets if isinstance(datasets, FitDatasets) else FitDatasets(list(Datasets(datasets)))
+
+    def run(self, datasets):
+        return super().run(self._fast(datasets))
+
+    def optimize(self, datasets):
+        return super().optimize(self._fast(datasets))
+
+    def covariance(self, datasets, *args, **kwargs):
+        return super().covariance(self._fast(datasets), *args, **kwargs)
+
+    def confidence(self, datasets, parameter, sigma=1, reoptimize=True):
+        reoptimize = reoptimize or self.backend == "minuit"
+        return super().confidence(self._fast(datasets), parameter, sigma=sigma, reoptimize=reoptimize)
+
+    def stat_profile(self, datasets, *args, **kwargs):
+        return super().stat_profile(self._fast(datasets), *args, **kwargs)

@@ -4,6 +4,7 @@ import numpy as np
 import astropy.units as u
 from gammapy.datasets import Datasets
 from gammapy.estimators import FluxPointsEstimator
+from ..fast_statistic import FastFit
 from .base import BinStep
 
 __all__ = ["SEDStep", "SED_QUANTITIES"]
@@ -18,7 +19,8 @@ class SEDStep(BinStep):
     """Flux points of the bin in ``sed_energy_edges`` (the product ``"sed"``).
 
     Gammapy's `~gammapy.estimators.FluxPointsEstimator` runs on the bin's
-    datasets with the bin's fitted model as reference: in each energy bin the
+    datasets with the bin's fitted model as reference (its fits on the fast
+    statistic, `~gammapy_trs.estimation.fast_statistic.FastFit`): in each energy bin the
     norm of that model is fitted with its shape fixed (other free parameters,
     e.g. background norms, re-optimised), with its error, the TS and an upper
     limit at ``n_sigma_ul`` (``is_ul`` where sqrt(TS) < 2, Gammapy's default). The flux points are kept
@@ -60,6 +62,7 @@ class SEDStep(BinStep):
             n_sigma=self.n_sigma,
             n_sigma_ul=self.n_sigma_ul,
             selection_optional=["ul"],
+            fit=FastFit(context.fit),
         )
         with context.datasets.parameters.restore_status():
             points = estimator.run(Datasets(list(context.datasets)))
