@@ -108,3 +108,29 @@ def pks2155_slice_by_slice():
     return reduce_slice_by_slice(
         reference_makers(), reference_dataset(), reference_observations(), reference_intervals()
     )
+
+
+SLOW_FIRST = (
+    "test_tutorial_pks2155_curvature.py",
+    "test_faint_injection.py",
+    "test_injection.py",
+    "test_hess_pks2155.py",
+    "test_injection_variability.py",
+    "test_tutorial_pks2155_flare.py",
+    "test_faults.py",
+    "test_demo.py",
+    "test_parallel.py",
+    "test_reduction.py",
+    "test_checkpoint.py",
+    "test_joint.py",
+    "test_config.py",
+    "test_tutorials.py",
+)
+"""The longest modules, longest first. pytest-xdist (``--dist loadscope --no-loadscope-reorder``)
+hands out modules in this order to whichever worker has fewer than two pending, so that the
+workers finish together instead of one waiting for a long module started last."""
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: idx for idx, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))

@@ -9,16 +9,25 @@ from gammapy.estimators import LightCurveEstimator
 from gammapy.modeling import Fit
 from gammapy.modeling.models import LogParabolaSpectralModel
 from gammapy.utils.testing import requires_data
-from gammapy_trs import TimeResolvedSpectrumEstimator
-from gammapy_trs.samples.pks2155 import reference_intervals, reference_model
+from gammapy_trs import TimeResolvedDatasetsMaker, TimeResolvedSpectrumEstimator
+from gammapy_trs.samples.pks2155 import (
+    reference_dataset,
+    reference_intervals,
+    reference_makers,
+    reference_model,
+    reference_observations,
+)
 
 pytestmark = requires_data()
 
 
 @pytest.fixture(scope="module")
-def pks2155_datasets(pks2155_slice_by_slice):
-    """The reduction of the reference workflow: 34 on-off spectra."""
-    return Datasets(pks2155_slice_by_slice)
+def pks2155_datasets():
+    """The 34 on-off spectra of the reference workflow, by `TimeResolvedDatasetsMaker` (its
+    products equal the workflow's slice-by-slice reduction: ``test_reduction.py``)."""
+    return TimeResolvedDatasetsMaker(reference_makers(), reference_intervals()).run(
+        reference_dataset(), reference_observations()
+    )
 
 
 @pytest.fixture(scope="module")
