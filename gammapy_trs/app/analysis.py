@@ -30,7 +30,7 @@ from .reduction_setup import (
     set_models,
 )
 
-__all__ = ["run_analysis", "AnalysisOutput", "RESULT_NAME"]
+__all__ = ["run_analysis", "make_datasets", "AnalysisOutput", "output_folder", "result_path", "RESULT_NAME"]
 
 log = logging.getLogger(__name__)
 
