@@ -142,3 +142,15 @@ def test_fast_fit_gives_gammapys_flux_points_without_warnings(flare_datasets, ca
     plain = FluxPointsEstimator(**kwargs).run(datasets)
     for name in ("norm", "norm_err", "norm_ul", "norm_errn", "norm_errp", "ts"):
         assert_allclose(getattr(fast, name).data, getattr(plain, name).data, rtol=1e-4)
+
+
+def test_fits_leave_the_background_cache_of_map_datasets_alone():
+    """A MapDataset caches its predicted background in a map it rewrites in place: its copies for a
+    fit must not share that map with the user's dataset."""
+    datasets = make_map_datasets(make_intervals(1))
+    datasets.models = [power_law_model(), FoVBackgroundModel(dataset_name=datasets[0].name)]
+    before = datasets[0].npred_background().data.copy()
+    copies = copy_for_fit(datasets)
+    copies.models[f"{datasets[0].name}-bkg"].spectral_model.norm.value = 1.7
+    copies[0].npred_background()
+    assert_allclose(datasets[0].npred_background().data, before)

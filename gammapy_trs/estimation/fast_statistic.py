@@ -179,13 +179,23 @@ class FitDatasets(Datasets):
         return stat_sum + prior_stat_sum
 
 
+def _fit_copy(dataset):
+    """A shallow copy of an on-off spectrum, a deep copy of any other dataset (same name)."""
+    if type(dataset) is SpectrumDatasetOnOff and dataset.counts_off is not None:
+        return copy.copy(dataset)
+    return dataset.copy(name=dataset.name)
+
+
 def copy_for_fit(datasets, models=None):
     """Copies of datasets and models to fit, keeping dataset names so models stay linked.
 
-    The datasets are shallow copies: their maps are shared with the originals
-    (a fit reads them and never writes them), and each copy gets its own models
-    and evaluators, so that nothing of the originals changes. A deep copy of
-    every map of every bin, at each fit, is most of the cost of a fast fit.
+    On-off spectra (the fast path, `_onoff_fast_path`) are shallow copies: their
+    maps are shared with the originals (a fit reads them and never writes them),
+    and each copy gets its own models and evaluators, so that nothing of the
+    originals changes; a deep copy of every map of every bin, at each fit, is
+    most of the cost of a fast fit. Other datasets are deep copies: a
+    `~gammapy.datasets.MapDataset` with a background model caches its predicted
+    background in a map that it rewrites in place.
 
     Parameters
     ----------
@@ -201,7 +211,7 @@ def copy_for_fit(datasets, models=None):
         Copied datasets with copied models.
     """
     datasets = Datasets(datasets)
-    copies = FitDatasets([copy.copy(dataset) for dataset in datasets])
+    copies = FitDatasets([_fit_copy(dataset) for dataset in datasets])
     models = datasets.models if models is None else models
     copies.models = [model.copy(name=model.name) for model in models]
     return copies
