@@ -37,7 +37,7 @@ def assert_same(read, result):
         # NaN (the parameters of the failed bin) compares unequal: compare the YAML text
         assert yaml.safe_dump(model.to_dict()) == yaml.safe_dump(model_expected.to_dict())
         assert_allclose(model.covariance.data, model_expected.covariance.data)
-        assert model.spectral_model.index.error == model_expected.spectral_model.index.error
+        np.testing.assert_equal(model.spectral_model.index.error, model_expected.spectral_model.index.error)
 
 
 @pytest.mark.parametrize("filename", ["result.fits", "result.fits.gz", "result.ecsv"])

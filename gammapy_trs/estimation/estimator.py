@@ -12,6 +12,7 @@ from ..binning.intervals import as_gti
 from ..result import TimeResolvedSpectrum
 from ..result.quantities import CORE_QUANTITIES, parameter_quantities
 from ..utils.parameters import SourceParameters
+from .fast_fit import fast_fit
 from .fit_bin import fit_time_bin
 from .checkpoint import Checkpoint, fingerprint, sigterm_as_interrupt
 from .grouping import datasets_gti, group_datasets
@@ -425,7 +426,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             source_model=source_model,
             parameters=parameters,
             groups=groups,
-            fit=self.fit,
+            fit=fast_fit(self.fit),
             selection=self._selection(),
             options=self._step_options,
         )

@@ -4,14 +4,13 @@ import copy
 
 import numpy as np
 from gammapy.datasets import Datasets, SpectrumDatasetOnOff
-from gammapy.modeling import Fit
 from gammapy.irf import EDispKernelMap
-from gammapy.modeling.models import SkyModel
-from gammapy.stats import wstat
+from gammapy.modeling.models import FoVBackgroundModel, SkyModel
+from gammapy.stats import get_wstat_mu_bkg, wstat
 from ..utils.gammapy_internals import evaluator_norm_index, model_penalties, update_evaluator
 from .plain_spectra import plain_integral
 
-__all__ = ["FitDatasets", "FastFit", "copy_for_fit"]
+__all__ = ["FitDatasets", "copy_for_fit", "copy_models", "onoff_arrays", "plain_setup"]
 
 
 def _onoff_fast_path(dataset):
@@ -34,7 +33,7 @@ def _onoff_fast_path(dataset):
     return True
 
 
-def _plain_setup(evaluator, state):
+def plain_setup(evaluator, state):
     """Per evaluator, made once: the plain integral (or None), the exposure in cm2 s, the
     energy dispersion matrix."""
     key = ("plain", id(evaluator))
@@ -54,7 +53,7 @@ def _full_npred(evaluator, state, values):
     The integral runs on plain arrays for Gammapy's common spectral models
     (`~gammapy_trs.estimation.plain_spectra.plain_integral`), else through the model.
     """
-    integral, exposure, pdf_matrix = _plain_setup(evaluator, state)
+    integral, exposure, pdf_matrix = plain_setup(evaluator, state)
     if integral is not None:
         flux = integral(values[: len(integral.names)])
         npred = flux.reshape((-1, 1, 1)) * exposure
@@ -97,7 +96,7 @@ def _npred(evaluator, state):
     return npred
 
 
-def _onoff_arrays(dataset, state):
+def onoff_arrays(dataset, state):
     """ON counts, OFF counts, alpha and the mask of an on-off spectrum as arrays, computed once
     (``dataset.alpha`` alone is a Map computation per call); a new mask object recomputes them."""
     key = ("data", id(dataset), id(dataset.mask_safe), id(dataset.mask_fit))
@@ -120,7 +119,7 @@ def _onoff_stat_sum(dataset, state):
     The steps of Gammapy's evaluator for a spectral model and of
     `~gammapy.stats.WStatFitStatistic`, on arrays.
     """
-    n_on, n_off, alpha, mask = _onoff_arrays(dataset, state)
+    n_on, n_off, alpha, mask = onoff_arrays(dataset, state)
     mu_sig = np.zeros(n_on.shape)
     for evaluator in dataset.evaluators.values():
         update_evaluator(evaluator, dataset)
@@ -155,11 +154,73 @@ class FitDatasets(Datasets):
     def _cached_models(self):
         key = self._models_key()
         if getattr(self, "_fit_models_key", None) != key:
-            self._fit_models = self.models
+            self._fit_models = Datasets.models.fget(self)
             self._fit_models_key = key
+            self._fit_parameters = None
             self._fast = [_onoff_fast_path(dataset) for dataset in self]
             self._npred_state = {}
         return self._fit_models
+
+    @property
+    def models(self):
+        """Unique models (`~gammapy.modeling.models.Models`), kept as long as the datasets hold the
+        same model objects (Gammapy's property builds them anew at each access)."""
+        return self._cached_models()
+
+    @models.setter
+    def models(self, models):
+        Datasets.models.fset(self, models)
+
+    @property
+    def parameters(self):
+        """Unique parameters (`~gammapy.modeling.Parameters`), kept as the models are."""
+        models = self._cached_models()
+        if self._fit_parameters is None:
+            self._fit_parameters = models.parameters.unique_parameters
+        return self._fit_parameters
+
+    def fit_models(self):
+        """The models of the datasets, kept as long as the datasets hold the same model objects."""
+        return self._cached_models()
+
+    @property
+    def fast_path(self):
+        """Whether each dataset's statistic is computed on arrays (`_onoff_fast_path`), a list."""
+        self._cached_models()
+        return self._fast
+
+    @property
+    def npred_state(self):
+        """The arrays cached for the statistic, a dict (emptied when the models change)."""
+        self._cached_models()
+        return self._npred_state
+
+    def counts_summary(self, source):
+        """Counts, excess, predicted counts and predicted source counts summed in the datasets' masks.
+
+        The numbers of ``counts``, ``excess``, ``npred()`` and
+        ``npred_signal(model_names=[source])`` of each dataset, on arrays for
+        the on-off spectra of the fast path.
+
+        Parameters
+        ----------
+        source : str
+            Name of the source model.
+
+        Returns
+        -------
+        summary : dict
+            ``counts``, ``excess``, ``npred`` and ``npred_signal``.
+        """
+        summary = dict(counts=0.0, excess=0.0, npred=0.0, npred_signal=0.0)
+        for dataset, fast in zip(self, self.fast_path):
+            if fast:
+                part = _onoff_counts_summary(dataset, self._npred_state, source)
+            else:
+                part = _map_counts_summary(dataset, source)
+            for key in summary:
+                summary[key] += part[key]
+        return summary
 
     def stat_sum(self):
         """Compute the joint statistic (likelihood, priors and penalties)."""
@@ -177,6 +238,46 @@ class FitDatasets(Datasets):
             else:
                 stat_sum += dataset.stat_sum()
         return stat_sum + prior_stat_sum
+
+
+def _masked_sum(data, mask):
+    return float(np.sum(data[mask] if mask is not None else data))
+
+
+def _map_counts_summary(dataset, source):
+    """Counts, excess and predicted counts of a dataset in its masks, through Gammapy's maps."""
+    mask = None if dataset.mask is None else dataset.mask.data
+    summary = dict(
+        counts=_masked_sum(dataset.counts.data, mask),
+        excess=_masked_sum(dataset.excess.data, mask),
+        npred=_masked_sum(dataset.npred().data, mask),
+        npred_signal=0.0,
+    )
+    if source in dataset.models.names:
+        summary["npred_signal"] = _masked_sum(dataset.npred_signal(model_names=[source]).data, mask)
+    return summary
+
+
+def _onoff_counts_summary(dataset, state, source):
+    """As `_map_counts_summary` for an on-off spectrum on the fast path, on its arrays."""
+    n_on, n_off, alpha, mask = onoff_arrays(dataset, state)
+    mu_sig, mu_source = np.zeros(n_on.shape), np.zeros(n_on.shape)
+    for evaluator in dataset.evaluators.values():
+        update_evaluator(evaluator, dataset)
+        if evaluator.contributes:
+            npred = np.asarray(_npred(evaluator, state), dtype=float)
+            npred = np.where(np.isfinite(npred), npred, 0.0)
+            mu_sig += npred
+            if evaluator.model.name == source:
+                mu_source += npred
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu_bkg = np.nan_to_num(alpha * get_wstat_mu_bkg(n_on, n_off, alpha, mu_sig))
+    return dict(
+        counts=_masked_sum(n_on, mask),
+        excess=_masked_sum(n_on - alpha * n_off, mask),
+        npred=_masked_sum(np.maximum(mu_sig + mu_bkg, 0.0), mask),
+        npred_signal=_masked_sum(mu_source, mask),
+    )
 
 
 def _fit_copy(dataset):
@@ -213,52 +314,39 @@ def copy_for_fit(datasets, models=None):
     datasets = Datasets(datasets)
     copies = FitDatasets([_fit_copy(dataset) for dataset in datasets])
     models = datasets.models if models is None else models
-    copies.models = [model.copy(name=model.name) for model in models]
+    copies.models = copy_models(models)
     return copies
 
 
-class FastFit(Fit):
-    """A `~gammapy.modeling.Fit` that evaluates any datasets it is given as `FitDatasets`.
+def _holds_data(model):
+    """Whether a model holds a map or a table (a template), which a deep copy would duplicate."""
+    if not isinstance(model, (SkyModel, FoVBackgroundModel)):
+        return True
+    components = [getattr(model, name, None) for name in ("spatial_model", "spectral_model", "temporal_model")]
+    return any(component is not None and "Template" in type(component).__name__ for component in components)
 
-    For the Gammapy estimators that fit internally (e.g.
-    `~gammapy.estimators.FluxPointsEstimator`, which slices and copies the
-    datasets itself): the statistic is the same, at the cost of the fast path.
-    With the iminuit backend, ``confidence(reoptimize=False)`` runs as
-    ``reoptimize=True``: iminuit ignores the option (and Gammapy warns at each
-    call), so the numbers are the same without the warnings.
+
+def copy_models(models):
+    """Copies of models under the same names, with the links between their parameters.
+
+    Models made of analytic components are deep-copied together (a fraction
+    of the cost of `~gammapy.modeling.models.SkyModel.copy`, which rebuilds
+    each model and its covariance, and parameters shared between the models
+    stay shared); templates are copied with their ``copy`` method, which
+    shares their data.
 
     Parameters
     ----------
-    fit : `~gammapy.modeling.Fit`, optional
-        Fit whose backend and options to use. Default is None, ``Fit()``.
+    models : `~gammapy.modeling.models.Models` or list of models
+        Models.
+
+    Returns
+    -------
+    copies : list
+        The copied models.
     """
-
-    def __init__(self, fit=None):
-        fit = Fit() if fit is None else fit
-        super().__init__(
-            backend=fit.backend,
-            optimize_opts=fit.optimize_opts,
-            covariance_opts=fit.covariance_opts,
-            confidence_opts=fit.confidence_opts,
-            store_trace=fit.store_trace,
-        )
-
-    @staticmethod
-    def _fast(datasets):
-        return datasets if isinstance(datasets, FitDatasets) else FitDatasets(list(Datasets(datasets)))
-
-    def run(self, datasets):
-        return super().run(self._fast(datasets))
-
-    def optimize(self, datasets):
-        return super().optimize(self._fast(datasets))
-
-    def covariance(self, datasets, *args, **kwargs):
-        return super().covariance(self._fast(datasets), *args, **kwargs)
-
-    def confidence(self, datasets, parameter, sigma=1, reoptimize=True):
-        reoptimize = reoptimize or self.backend == "minuit"
-        return super().confidence(self._fast(datasets), parameter, sigma=sigma, reoptimize=reoptimize)
-
-    def stat_profile(self, datasets, *args, **kwargs):
-        return super().stat_profile(self._fast(datasets), *args, **kwargs)
+    memo = {}
+    return [
+        model.copy(name=model.name) if _holds_data(model) else copy.deepcopy(model, memo)
+        for model in models
+    ]

@@ -5,21 +5,13 @@ import numpy as np
 import astropy.units as u
 from ..result.quantities import CORE_QUANTITIES
 from ..utils.numerics import optimiser_numerics
-from .fast_statistic import copy_for_fit
+from .fast_fit import fast_fit
+from .fast_statistic import copy_for_fit, copy_models
 from .steps import BinContext
 
 __all__ = ["fit_time_bin", "failed_bin"]
 
 log = logging.getLogger(__name__)
-
-
-def _masked_sum(dataset, map_):
-    """Sum of a map within the dataset's fit and safe mask."""
-    data = map_.data if hasattr(map_, "data") else map_
-    mask = dataset.mask
-    if mask is not None:
-        data = data[mask.data]
-    return float(np.sum(data))
 
 
 def _livetime(dataset):
@@ -28,19 +20,6 @@ def _livetime(dataset):
     if livetime is None:
         livetime = dataset.gti.time_sum
     return u.Quantity(livetime).to(u.s)
-
-
-def _counts_summary(datasets, source):
-    """Counts, excess and predicted counts summed over the datasets of a bin."""
-    summary = dict(counts=0.0, excess=0.0, npred=0.0, npred_signal=0.0)
-    for dataset in datasets:
-        summary["counts"] += _masked_sum(dataset, dataset.counts)
-        summary["excess"] += _masked_sum(dataset, dataset.excess)
-        summary["npred"] += _masked_sum(dataset, dataset.npred())
-        if source in dataset.models.names:
-            npred = dataset.npred_signal(model_names=[source])
-            summary["npred_signal"] += _masked_sum(dataset, npred)
-    return summary
 
 
 def _run_steps(steps, context, source_names):
@@ -70,8 +49,14 @@ def _fit(copies, fit):
 
 
 def _invalidate(model, parameters):
-    """NaN for every fitted value and error of a failed fit (not the optimiser's last point)."""
-    for idx in parameters.names.values():
+    """NaN for every fitted value, error and covariance term of a failed fit (not the optimiser's
+    last point, nor the covariance at it)."""
+    indices = list(parameters.names.values())
+    covariance = np.array(model.covariance.data, dtype=float)
+    covariance[indices, :] = np.nan
+    covariance[:, indices] = np.nan
+    model.covariance = covariance
+    for idx in indices:
         model.parameters[idx].value = np.nan
         model.parameters[idx].error = np.nan
 
@@ -159,6 +144,7 @@ def _parameter_values(model, parameters):
 
 
 def _fit_time_bin(datasets, source, parameters, fit, steps, quantities):
+    fit = fast_fit(fit)
     copies = copy_for_fit(datasets)
     model = copies.models[source]
     n_free = len(copies.models.parameters.free_parameters)
@@ -177,7 +163,7 @@ def _fit_time_bin(datasets, source, parameters, fit, steps, quantities):
         n_free=n_free,
         livetime=sum((_livetime(d) for d in copies), 0 * u.s),
     )
-    values.update(_counts_summary(copies, source))
+    values.update(copies.counts_summary(source))
     if not success:
         values.update(npred=np.nan, npred_signal=np.nan)
     values["fit_message"] = message
@@ -190,4 +176,4 @@ def _fit_time_bin(datasets, source, parameters, fit, steps, quantities):
         values.update(_run_steps(run, context, copies.names))
         products = context.products
 
-    return {"quantities": values, "model": model.copy(name=source), "products": products}
+    return {"quantities": values, "model": copy_models([model])[0], "products": products}

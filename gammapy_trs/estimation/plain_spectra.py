@@ -4,12 +4,19 @@ A fit evaluates the predicted counts thousands of times; through Gammapy's
 models each evaluation spends most of its time in `~astropy.units.Quantity`
 arithmetic and model attribute access. Here the units are converted once (at
 the start of a fit): energies in TeV, every parameter whose unit is a power of
-an energy in that power of TeV, the others in their own unit; then Gammapy's
-own static ``evaluate_integral`` (an analytic integral) or ``evaluate`` with
-Gammapy's log-log trapezoidal rule (`~gammapy.modeling.models.integrate_spectrum`,
-the same grid) run on floats. The numbers are Gammapy's; each instance checks
-it against Gammapy's `~gammapy.modeling.models.SpectralModel.integral` when it
-is made, and is not used (None) where they differ.
+an energy in that power of TeV, the others in their own unit; then the power
+law's analytic integral (the operations of Gammapy's static
+``evaluate_integral``) or Gammapy's static ``evaluate`` summed with the
+log-log trapezoidal rule of `~gammapy.modeling.models.integrate_spectrum` (the
+same grid, the same segments) run on floats. Each instance checks its numbers
+against Gammapy's `~gammapy.modeling.models.SpectralModel.integral` when it is
+made (relative difference below `RTOL`), and is not used (None) where they
+differ.
+
+`PlainIntegral.gradient` gives the analytic derivatives of those same numbers
+with respect to every parameter: of the analytic power-law integral, or of the
+log-log trapezoidal sum (through the analytic logarithmic derivatives of each
+model, `LOG_DERIVATIVES`), for the optimiser's gradient.
 """
 
 import numpy as np
@@ -20,9 +27,8 @@ from gammapy.modeling.models import (
     LogParabolaSpectralModel,
     PowerLawSpectralModel,
 )
-from gammapy.utils.integrate import trapz_loglog
 
-__all__ = ["PLAIN_MODELS", "PlainIntegral", "plain_integral"]
+__all__ = ["LOG_DERIVATIVES", "PLAIN_MODELS", "PlainIntegral", "plain_integral"]
 
 PLAIN_MODELS = (
     PowerLawSpectralModel,
@@ -36,6 +42,130 @@ ENERGY_UNIT = u.TeV
 FLUX_UNIT = u.Unit("cm-2 s-1")
 NDECADE = 100  # the grid of integrate_spectrum's default
 RTOL = 1e-9
+
+
+def _safe_log(x):
+    """Natural logarithm, 0 where ``x`` is not positive (there its factor is 0)."""
+    return np.log(np.where(x > 0, x, 1.0))
+
+
+def _dlog_power_law(energy, index, amplitude, reference):
+    log_x = np.log(energy / reference)
+    return dict(index=-log_x, reference=np.broadcast_to(index / reference, energy.shape))
+
+
+def _dlog_log_parabola(energy, amplitude, reference, alpha, beta):
+    log_x = np.log(energy / reference)
+    return dict(alpha=-log_x, beta=-(log_x**2), reference=(alpha + 2 * beta * log_x) / reference)
+
+
+def _dlog_exp_cutoff_power_law(energy, index, amplitude, reference, lambda_, alpha):
+    x = energy * lambda_
+    power = np.power(x, alpha)
+    return dict(
+        index=-np.log(energy / reference),
+        reference=np.broadcast_to(index / reference, energy.shape),
+        lambda_=-alpha * np.power(energy, alpha) * np.power(lambda_, alpha - 1),
+        alpha=-power * _safe_log(x),
+    )
+
+
+def _dlog_broken_power_law(energy, index1, index2, amplitude, ebreak):
+    log_x = np.log(energy / ebreak)
+    below = energy < ebreak
+    return dict(
+        index1=np.where(below, -log_x, 0.0),
+        index2=np.where(below, 0.0, -log_x),
+        ebreak=np.where(below, index1, index2) / ebreak,
+    )
+
+
+LOG_DERIVATIVES = {
+    PowerLawSpectralModel: _dlog_power_law,
+    LogParabolaSpectralModel: _dlog_log_parabola,
+    ExpCutoffPowerLawSpectralModel: _dlog_exp_cutoff_power_law,
+    BrokenPowerLawSpectralModel: _dlog_broken_power_law,
+}
+"""For each model of `PLAIN_MODELS`: the derivatives of the log of the differential flux with
+respect to each parameter but the amplitude (the models are linear in it), a function of the
+energy and the parameter values (energies in TeV)."""
+
+
+def _power_law_integral_gradient(energy_min, energy_max, index, amplitude, reference):
+    """Derivatives of `~gammapy.modeling.models.PowerLawSpectralModel.evaluate_integral` by index and
+    reference, for a unit amplitude (with its limit at index 1, where Gammapy takes the logarithm)."""
+    gamma = 1 - index
+    log_max, log_min = np.log(energy_max / reference), np.log(energy_min / reference)
+    upper, lower = np.exp(gamma * log_max), np.exp(gamma * log_min)
+    if abs(gamma) <= 1e-8:  # np.isclose(gamma, 0), as Gammapy's integral
+        integral = reference * (log_max - log_min)
+        d_gamma = reference * (log_max**2 - log_min**2) / 2
+    else:
+        integral = reference * (upper - lower) / gamma
+        d_gamma = reference * ((upper * log_max - lower * log_min) / gamma - (upper - lower) / gamma**2)
+    return dict(index=-d_gamma, reference=index * integral / reference)
+
+
+def _dintegral_dgamma(x_ratio_log, gamma):
+    """Derivative by ``gamma`` of ``(r**gamma - 1) / gamma`` (``r = exp(x_ratio_log)``), with a
+    series where the difference of the two terms loses precision."""
+    z = gamma * x_ratio_log
+    small = np.abs(z) < 1e-2
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        exact = (z * np.exp(z) - np.expm1(z)) / gamma**2
+    series = x_ratio_log**2 * (1 / 2 + z / 3 + z**2 / 8 + z**3 / 30 + z**4 / 144)
+    return np.where(small, series, exact)
+
+
+def _trapz_loglog_gradient(y, x, dlog_y):
+    """Derivatives of Gammapy's `~gammapy.utils.integrate.trapz_loglog` of ``y`` over the last axis.
+
+    Each segment is the integral of the power law through its two end points,
+    ``x0 y0 (r**g - 1) / g`` with ``r = x1 / x0`` and ``g = 1 - k``, ``k`` the
+    segment's index; its derivatives by ``log y0`` and ``log y1`` follow, and
+    the chain rule with ``dlog_y`` (a list of arrays of the shape of ``y``,
+    one per parameter) gives the derivative of the sum by each parameter.
+    Segments where ``y`` is zero (an underflowing cut-off) contribute nothing.
+    """
+    x0, x1, y0, y1 = x[..., :-1], x[..., 1:], y[..., :-1], y[..., 1:]
+    log_r = np.log(x1 / x0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gamma = 1 - np.log(y0 / y1) / log_r
+        d_gamma = y0 * x0 * _dintegral_dgamma(log_r, gamma)
+        segment = np.where(np.abs(gamma) <= 1e-8, y0 * x0 * log_r, y0 * x0 * np.expm1(gamma * log_r) / gamma)
+        d_log_y0 = segment - d_gamma / log_r
+        d_log_y1 = d_gamma / log_r
+    valid = (y0 != 0) & (y1 != 0) & np.isfinite(d_log_y0) & np.isfinite(d_log_y1)
+    d_log_y0, d_log_y1 = np.where(valid, d_log_y0, 0.0), np.where(valid, d_log_y1, 0.0)
+    return [np.sum(d_log_y0 * d[..., :-1] + d_log_y1 * d[..., 1:], axis=-1) for d in dlog_y]
+
+
+TINY = np.finfo(float).tiny
+
+
+def _power_law_integral(energy_min, energy_max, index, amplitude, reference):
+    """`~gammapy.modeling.models.PowerLawSpectralModel.evaluate_integral` for one set of parameter
+    values, the same operations without the array test of the index-1 case."""
+    val = -1 * index + 1
+    if abs(val) <= 1e-8:  # np.isclose(val, 0)
+        return amplitude * reference * np.log(energy_max / energy_min)
+    prefactor = amplitude * reference / val
+    return prefactor * (np.power(energy_max / reference, val) - np.power(energy_min / reference, val))
+
+
+def _trapz_loglog_sum(y, x):
+    """Gammapy's `~gammapy.utils.integrate.trapz_loglog` over the last axis, summed over it: the
+    same segments (the power law through each pair of points), with fewer array operations."""
+    x0, x1, y0, y1 = x[..., :-1], x[..., 1:], y[..., :-1], y[..., 1:]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        index = -np.log(np.clip(y0 / y1, TINY, np.inf)) / np.log(np.clip(x0 / x1, TINY, np.inf))
+        index[np.isnan(index)] = np.inf
+        val = -1 * index + 1
+        segments = y0 * x0 / val * (np.power(x1 / x0, val) - 1)
+        degenerate = np.abs(val) <= 1e-8  # np.isclose(val, 0)
+        if degenerate.any():
+            segments[degenerate] = (y0 * x0 * np.log(x1 / x0))[degenerate]
+    return segments.sum(axis=-1)
 
 
 def _energy_scale(unit):
@@ -63,13 +193,18 @@ class PlainIntegral:
         self.scales = np.array([_energy_scale(par.unit) for par in model.parameters])
         self.energy_min = energy_min.to_value(ENERGY_UNIT).ravel()
         self.energy_max = energy_max.to_value(ENERGY_UNIT).ravel()
-        self.evaluate_integral = getattr(cls, "evaluate_integral", None)
+        self.evaluate_integral = _power_law_integral if cls is PowerLawSpectralModel else None
         self.evaluate = cls.evaluate
         if self.evaluate_integral is None:
             num = np.maximum(np.max(NDECADE * np.log10(self.energy_max / self.energy_min)), 2)
             self.grid = np.geomspace(self.energy_min, self.energy_max, num=int(num), axis=-1)
         amplitude = model.parameters["amplitude"].unit
         self.to_flux = (amplitude * ENERGY_UNIT).to(FLUX_UNIT)
+        self.amplitude_index = self.names.index("amplitude")
+        self.log_derivatives = LOG_DERIVATIVES[cls]
+
+    def _kwargs(self, values):
+        return dict(zip(self.names, np.asarray(values, dtype=float) * self.scales))
 
     def __call__(self, values):
         """The integral in each bin, in cm-2 s-1.
@@ -84,12 +219,51 @@ class PlainIntegral:
         flux : `~numpy.ndarray`
             Integral flux of each bin.
         """
-        kwargs = dict(zip(self.names, np.asarray(values, dtype=float) * self.scales))
+        kwargs = self._kwargs(values)
         if self.evaluate_integral is not None:
             flux = self.evaluate_integral(self.energy_min, self.energy_max, **kwargs)
         else:
-            flux = trapz_loglog(self.evaluate(self.grid, **kwargs), self.grid, axis=-1).sum(axis=0)
+            flux = _trapz_loglog_sum(np.reshape(self.evaluate(self.grid, **kwargs), self.grid.shape), self.grid)
         return np.asarray(flux, dtype=float) * self.to_flux
+
+    def gradient(self, values):
+        """Derivatives of the integral in each bin by each parameter, analytic.
+
+        The models are linear in the amplitude: its derivative is the
+        integral for a unit amplitude, and the other derivatives are the
+        amplitude times theirs for a unit amplitude (the analytic power-law
+        integral, or the log-log trapezoidal sum on the grid of `__call__`).
+
+        Parameters
+        ----------
+        values : `~numpy.ndarray`
+            Parameter values in the model's units, in the model's order.
+
+        Returns
+        -------
+        gradient : `~numpy.ndarray`
+            Derivatives in cm-2 s-1 per unit of each parameter, of shape
+            (number of parameters, number of bins).
+        """
+        kwargs = self._kwargs(values)
+        amplitude = kwargs["amplitude"]
+        kwargs["amplitude"] = 1.0
+        gradient = np.empty((len(self.names), self.energy_min.size))
+        if self.evaluate_integral is not None:
+            unit_flux = self.evaluate_integral(self.energy_min, self.energy_max, **kwargs)
+            derivatives = _power_law_integral_gradient(self.energy_min, self.energy_max, **kwargs)
+            for idx, name in enumerate(self.names):
+                if idx != self.amplitude_index:
+                    gradient[idx] = amplitude * derivatives[name]
+        else:
+            y = np.reshape(self.evaluate(self.grid, **kwargs), self.grid.shape)
+            unit_flux = _trapz_loglog_sum(y, self.grid)
+            dlog = self.log_derivatives(self.grid, **kwargs)
+            others = [name for name in self.names if name != "amplitude"]
+            for name, derivative in zip(others, _trapz_loglog_gradient(y, self.grid, [dlog[n] for n in others])):
+                gradient[self.names.index(name)] = amplitude * derivative
+        gradient[self.amplitude_index] = np.ravel(unit_flux)
+        return gradient * self.scales[:, None] * self.to_flux
 
     def matches(self, model, energy_min, energy_max):
         """Whether it gives Gammapy's integral for the model's current parameter values."""
@@ -116,10 +290,24 @@ def plain_integral(model, energy_min, energy_max):
     """
     if type(model) not in PLAIN_MODELS or "amplitude" not in model.parameters.names:
         return None
-    try:
-        integral = PlainIntegral(model, energy_min, energy_max)
-        with np.errstate(all="ignore"):
-            ok = integral.matches(model, energy_min, energy_max)
-    except (TypeError, ValueError, u.UnitsError):
-        return None
-    return integral if ok else None
+    key = (
+        type(model),
+        tuple(par.unit.to_string() for par in model.parameters),
+        energy_min.to_value(ENERGY_UNIT).tobytes(),
+        energy_max.to_value(ENERGY_UNIT).tobytes(),
+    )
+    if key not in _CHECKED:
+        if len(_CHECKED) > 1000:
+            _CHECKED.clear()
+        try:
+            integral = PlainIntegral(model, energy_min, energy_max)
+            with np.errstate(all="ignore"):
+                _CHECKED[key] = integral if integral.matches(model, energy_min, energy_max) else None
+        except (TypeError, ValueError, u.UnitsError):
+            _CHECKED[key] = None
+    return _CHECKED[key]
+
+
+_CHECKED = {}
+"""The integrals made and checked so far, by model class, parameter units and energy bins (an
+instance holds no parameter value, so one check stands for every model of the same kind)."""

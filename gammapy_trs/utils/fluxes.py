@@ -1,5 +1,6 @@
 """Integral and energy fluxes of a fitted model, with errors from its covariance."""
 
+import copy
 import numpy as np
 import astropy.units as u
 
@@ -31,7 +32,7 @@ def propagate_error(spectral_model, function):
     value, error : `~astropy.units.Quantity`
         Value at the best fit and its error.
     """
-    model = spectral_model.copy()
+    model = copy.deepcopy(spectral_model)  # with its covariance; much cheaper than model.copy()
     value = u.Quantity(function(model))
     parameters = model.parameters
     free = [idx for idx, par in enumerate(parameters) if not par.frozen]

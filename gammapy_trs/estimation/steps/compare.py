@@ -4,7 +4,7 @@ from scipy.stats import chi2
 from gammapy.modeling.models import SkyModel
 from ...result.quantities import QuantityInfo
 from ...utils.significance import chi2_significance
-from ..fast_statistic import copy_for_fit
+from ..fast_statistic import copy_for_fit, copy_models
 from .base import BinStep
 
 __all__ = ["CompareStep", "alternative_model", "start_from_nested"]
@@ -111,7 +111,7 @@ class CompareStep(BinStep):
 
     def run(self, context):
         datasets, source = context.datasets, context.source
-        start = start_from_nested(self.alternative.copy(name=source), context.model)
+        start = start_from_nested(copy_models([self.alternative])[0], context.model)
         models = [start if model.name == source else model for model in datasets.models]
         copies = copy_for_fit(datasets, models=models)
         result = context.fit.optimize(copies)

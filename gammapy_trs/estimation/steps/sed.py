@@ -4,7 +4,7 @@ import numpy as np
 import astropy.units as u
 from gammapy.datasets import Datasets
 from gammapy.estimators import FluxPointsEstimator
-from ..fast_statistic import FastFit
+from ..fast_fit import fast_fit
 from .base import BinStep
 
 __all__ = ["SEDStep", "SED_QUANTITIES"]
@@ -20,7 +20,7 @@ class SEDStep(BinStep):
 
     Gammapy's `~gammapy.estimators.FluxPointsEstimator` runs on the bin's
     datasets with the bin's fitted model as reference (its fits on the fast
-    statistic, `~gammapy_trs.estimation.fast_statistic.FastFit`): in each energy bin the
+    statistic, `~gammapy_trs.estimation.fast_fit.FastFit`): in each energy bin the
     norm of that model is fitted with its shape fixed (other free parameters,
     e.g. background norms, re-optimised), with its error, the TS and an upper
     limit at ``n_sigma_ul`` (``is_ul`` where sqrt(TS) < 2, Gammapy's default). The flux points are kept
@@ -62,7 +62,7 @@ class SEDStep(BinStep):
             n_sigma=self.n_sigma,
             n_sigma_ul=self.n_sigma_ul,
             selection_optional=["ul"],
-            fit=FastFit(context.fit),
+            fit=fast_fit(context.fit),
         )
         with context.datasets.parameters.restore_status():
             points = estimator.run(Datasets(list(context.datasets)))

@@ -1,0 +1,258 @@
+"""The joint WStat of on-off spectra and its analytic gradient, as a function of the free factors.
+
+`FitDatasets` evaluates the statistic on arrays, but each evaluation still
+goes through Gammapy's parameters (the optimiser sets every factor, the
+models read them back). Here the statistic of a set of on-off spectra with
+Gammapy's common spectral models (`~gammapy_trs.estimation.plain_spectra.PLAIN_MODELS`)
+is compiled, once per fit, into a function of the vector of free parameter
+factors that the optimiser sees, with its gradient:
+
+* each model component contributes ``flux(values) @ response`` predicted
+  counts in the fitted bins, with ``response`` the exposure times the energy
+  dispersion matrix;
+* the WStat of each bin is that of Gammapy's `~gammapy.stats.wstat`, with the
+  background of `~gammapy.stats.get_wstat_mu_bkg`; its derivative by the
+  predicted signal is the total derivative of that formula (where the
+  background is the profile's minimum it reduces to
+  ``2 * (1 - n_on / (mu_sig + alpha * mu_bkg))``);
+* the chain rule with `~gammapy_trs.estimation.plain_spectra.PlainIntegral.gradient`
+  gives the derivative by each parameter value, times its scale the
+  derivative by its factor.
+
+The numbers are those of ``FitDatasets.stat_sum`` at the same parameter values
+(up to the last bits of the floating-point sums).
+"""
+
+import numpy as np
+from gammapy.stats import get_wstat_gof_terms
+from ..utils.gammapy_internals import model_penalties, update_evaluator
+from .fast_statistic import FitDatasets, onoff_arrays, plain_setup
+
+__all__ = ["CompiledStatistic"]
+
+
+class _Component:
+    """One spectral model component of one dataset, in the dataset's fitted bins."""
+
+    def __init__(self, integral, response, values, free_index):
+        self.integral = integral
+        self.response = response
+        self.values = values
+        self.free_index = free_index
+        self.is_free = free_index >= 0
+        self.free_positions = free_index[self.is_free]
+        self.linked = len(set(self.free_positions)) < len(self.free_positions)  # e.g. index1 = index2
+
+    def parameter_values(self, values_free):
+        values = self.values.copy()
+        values[self.is_free] = values_free[self.free_positions]
+        return values
+
+    def npred(self, values_free):
+        return self.integral(self.parameter_values(values_free)) @ self.response
+
+    def npred_gradient(self, values_free):
+        """Derivatives of the predicted counts by the free parameters it has, their positions."""
+        gradient = self.integral.gradient(self.parameter_values(values_free))[self.is_free]
+        return gradient @ self.response, self.free_positions
+
+
+class _Spectrum:
+    """The data of one on-off spectrum in its fitted bins and its model components.
+
+    The WStat is that of `~gammapy.stats.wstat` (with the background of
+    `~gammapy.stats.get_wstat_mu_bkg`), its terms that do not depend on the
+    model computed once.
+    """
+
+    def __init__(self, n_on, n_off, alpha, components):
+        self.n_on, self.n_off, self.alpha = n_on, n_off, alpha
+        self.components = components
+        self.c0 = alpha * (n_on + n_off)
+        self.one_plus_alpha = 1 + alpha
+        self.c4 = 4 * alpha * (alpha + 1) * n_off
+        self.denominator = 2 * alpha * (alpha + 1)
+        self.on_positive, self.off_positive = n_on > 0, n_off > 0
+        self.gof = get_wstat_gof_terms(n_on, n_off)
+
+    def mu_sig(self, values_free):
+        mu_sig = np.zeros(self.n_on.shape)
+        for component in self.components:
+            npred = component.npred(values_free)
+            # Map.stack in Datasets.npred_signal: non-finite values count as zero
+            mu_sig += np.where(np.isfinite(npred), npred, 0.0)
+        return mu_sig
+
+    def mu_bkg(self, mu_sig):
+        c = self.c0 - self.one_plus_alpha * mu_sig
+        return (c + np.sqrt(c**2 + self.c4 * mu_sig)) / self.denominator
+
+    def stat(self, mu_sig):
+        with np.errstate(all="ignore"):
+            mu_bkg = self.mu_bkg(mu_sig)
+            mu_on = np.where(self.on_positive, mu_sig + self.alpha * mu_bkg, 1.0)
+            term2 = -self.n_on * np.log(mu_on)
+            term3 = -self.n_off * np.log(np.where(self.off_positive, mu_bkg, 1.0))
+            stat = 2 * (mu_sig + self.one_plus_alpha * mu_bkg + term2 + term3) + self.gof
+            total = np.sum(stat)
+            # Gammapy's nan_to_num changes nothing where every term is finite
+            return float(total if np.isfinite(total) else np.sum(np.nan_to_num(stat)))
+
+    def dstat_dmu(self, mu_sig):
+        """Derivative of the WStat of each bin by its predicted signal, through the background.
+
+        The total derivative of Gammapy's formula, the background's derivative
+        included: where the background is the profile's minimum its terms
+        cancel, but Gammapy's root is not the minimum everywhere (e.g. a
+        negative signal in a bin without ON counts).
+        """
+        with np.errstate(all="ignore"):
+            c = self.c0 - self.one_plus_alpha * mu_sig
+            d = np.sqrt(c**2 + self.c4 * mu_sig)
+            mu_bkg = (c + d) / self.denominator
+            d_mu_bkg = (-self.one_plus_alpha + (self.c4 / 2 - self.one_plus_alpha * c) / d) / self.denominator
+            mu_on = mu_sig + self.alpha * mu_bkg
+            on = np.where(self.on_positive, self.n_on * (1 + self.alpha * d_mu_bkg) / mu_on, 0.0)
+            off = np.where(self.off_positive, self.n_off * d_mu_bkg / mu_bkg, 0.0)
+            return 2 * (1 + self.one_plus_alpha * d_mu_bkg - on - off)
+
+
+def _free_index(parameters, positions):
+    return np.array([positions.get(id(par), -1) for par in parameters], dtype=int)
+
+
+class CompiledStatistic:
+    """The joint statistic of `FitDatasets` as a function of the free parameter factors, with its gradient.
+
+    Made by `build`, which gives None where the datasets are not all on-off
+    spectra with spectral models of `~gammapy_trs.estimation.plain_spectra.PLAIN_MODELS`
+    (see ``FitDatasets``), or where a parameter has a prior or the models a
+    penalty: the caller then uses Gammapy's path. The parameters fixed when it
+    is built are fixed in it: build it again after changing one.
+
+    Attributes
+    ----------
+    parameters : `~gammapy.modeling.Parameters`
+        The free parameters, in the optimiser's order.
+    scales : `~numpy.ndarray`
+        Their scales (value = factor * scale).
+    """
+
+    def __init__(self, parameters, spectra):
+        self.parameters = parameters
+        self.scales = np.array([par.scale for par in parameters], dtype=float)
+        self.spectra = spectra
+        self.nfev = 0
+        self.ngrad = 0
+
+    @classmethod
+    def build(cls, datasets):
+        """The compiled statistic of ``datasets`` at their current parameters, or None.
+
+        Parameters
+        ----------
+        datasets : `~gammapy_trs.estimation.fast_statistic.FitDatasets`
+            Datasets with their models.
+
+        Returns
+        -------
+        statistic : `CompiledStatistic` or None
+            Compiled statistic.
+        """
+        if not isinstance(datasets, FitDatasets):
+            return None
+        models = datasets.fit_models()
+        if not all(datasets.fast_path) or models is None or model_penalties(models):
+            return None
+        unique = datasets.parameters
+        if any(par.prior is not None for par in unique):
+            return None
+        free = unique.free_parameters
+        if any(par.scale_transform != "lin" for par in free):
+            return None
+        positions = {id(par): idx for idx, par in enumerate(free)}
+        state = datasets.npred_state
+        spectra = []
+        for dataset in datasets:
+            spectrum = _compile_spectrum(dataset, state, positions)
+            if spectrum is None:
+                return None
+            spectra.append(spectrum)
+        return cls(free, spectra)
+
+    def values(self, factors):
+        """Parameter values of the factors."""
+        return np.asarray(factors, dtype=float) * self.scales
+
+    def __call__(self, factors):
+        """Total statistic at the free parameter factors.
+
+        Parameters
+        ----------
+        factors : `~numpy.ndarray`
+            Factors of the free parameters.
+
+        Returns
+        -------
+        stat : float
+            Total statistic.
+        """
+        self.nfev += 1
+        values = self.values(factors)
+        return sum(spectrum.stat(spectrum.mu_sig(values)) for spectrum in self.spectra)
+
+    def gradient(self, factors):
+        """Derivatives of the total statistic by the free parameter factors, analytic.
+
+        Parameters
+        ----------
+        factors : `~numpy.ndarray`
+            Factors of the free parameters.
+
+        Returns
+        -------
+        gradient : `~numpy.ndarray`
+            Derivative by each factor (finite: an overflow far from the best
+            fit gives the largest float, as the statistic does).
+        """
+        self.ngrad += 1
+        values = self.values(factors)
+        gradient = np.zeros(len(values))
+        for spectrum in self.spectra:
+            dstat = spectrum.dstat_dmu(spectrum.mu_sig(values))
+            for component in spectrum.components:
+                dmu, positions = component.npred_gradient(values)
+                if component.linked:
+                    np.add.at(gradient, positions, dmu @ dstat)
+                else:
+                    gradient[positions] += dmu @ dstat
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.nan_to_num(gradient * self.scales)
+
+
+def _compile_spectrum(dataset, state, positions):
+    """`_Spectrum` of one on-off spectrum in its fitted bins, or None if a model has no plain integral."""
+    n_on, n_off, alpha, mask = onoff_arrays(dataset, state)
+    select = np.ones(n_on.size, dtype=bool) if mask is None else np.ravel(mask)
+    components = []
+    for evaluator in dataset.evaluators.values():
+        update_evaluator(evaluator, dataset)
+        if not evaluator.contributes:
+            continue
+        integral, exposure, pdf_matrix = plain_setup(evaluator, state)
+        if integral is None:
+            return None
+        key = ("response", id(evaluator), id(dataset.mask_safe), id(dataset.mask_fit))
+        response = state.get(key)
+        if response is None:
+            response = state[key] = (np.ravel(exposure)[:, None] * pdf_matrix)[:, select]
+        parameters = evaluator.model.spectral_model.parameters
+        components.append(
+            _Component(integral, response, parameters.value.copy(), _free_index(parameters, positions))
+        )
+    return _Spectrum(
+        np.ravel(n_on)[select].astype(float),
+        np.ravel(n_off)[select].astype(float),
+        np.ravel(alpha)[select].astype(float),
+        components,
+    )
