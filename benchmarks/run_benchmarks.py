@@ -11,10 +11,19 @@ Sections:
   runs (as ``timeit`` does), with the ratio of the medians and of each pair.
 * ``fit``: the hand per-bin `Fit` loop, Gammapy's `LightCurveEstimator`
   (norm only, for scale) and `TimeResolvedSpectrumEstimator` (n_jobs=1) on the
-  reduced reference datasets, with the largest parameter difference in sigma.
+  reduced reference datasets, with the largest differences of the fitted
+  values and of their errors, in sigma.
+* ``steps``: on the reference datasets (n_jobs=1), side by side: the power law
+  plain and with every step and ``compare_to`` (a log-parabola), the
+  log-parabola plain and with ``["flux", "errn-errp"]``; each against the
+  plain fits of its model, and every quantity against the same run on
+  Gammapy's path (`~gammapy.modeling.Fit` on the same statistic: today's
+  steps), in sigma.
 * ``parallel``: the estimator at n_jobs=1 and n_jobs=2 (multiprocessing) on the
-  reference datasets and on 200 simulated bins, with the largest relative
-  difference of the tables.
+  reference datasets with every step (``--repeat`` runs, each ratio), on the
+  plain reference fits and on 200 simulated bins, with the largest relative
+  difference of the tables; and the start-up of the pool (two workers, two
+  empty tasks).
 * ``scale``: 100 and 2,000 simulated bins (no data files): time per bin and
   peak memory (tracemalloc) of the estimator, against the size of its result.
 * ``shared``: 100, 300 and 1,000 simulated bins (no data files): the estimator with
@@ -38,7 +47,7 @@ from astropy.time import Time
 from gammapy.datasets import Datasets
 from gammapy.estimators import LightCurveEstimator
 from gammapy.modeling import Fit
-from gammapy.modeling.models import PowerLawSpectralModel, SkyModel
+from gammapy.modeling.models import LogParabolaSpectralModel, PowerLawSpectralModel, SkyModel
 from gammapy_trs import TimeResolvedDatasetsMaker, TimeResolvedSpectrumEstimator
 from gammapy_trs.samples.pks2155 import (
     reduce_slice_by_slice,
@@ -50,7 +59,9 @@ from gammapy_trs.samples.pks2155 import (
 )
 from gammapy_trs.samples.simulate import simulate_onoff_datasets
 
-SECTIONS = ("reduction", "fit", "parallel", "scale", "shared")
+from gammapy_trs.estimation.runner import run_tasks
+
+SECTIONS = ("reduction", "fit", "steps", "parallel", "scale", "shared")
 
 
 def machine():
@@ -132,15 +143,80 @@ def bench_fit():
     lc = LightCurveEstimator(time_intervals=intervals, source="pks2155", energy_edges=[0.4, 20] * u.TeV)
     _, t_lc = timed(lc.run, datasets)
 
-    pulls = np.array([
-        abs(result.quantity(name)[i].value - r.models.parameters[name].value) / r.models.parameters[name].error
-        for i, r in enumerate(hand)
-        for name in result.parameter_names
-    ])  # a NaN (failed bin) makes the maximum NaN: it is not hidden
+    pulls, error_pulls = [], []
+    for i, r in enumerate(hand):
+        for name in result.parameter_names:
+            par = r.models.parameters[name]
+            pulls.append(abs(result.quantity(name)[i].value - par.value) / par.error)
+            error_pulls.append(abs(result.quantity(f"{name}_err")[i].value - par.error) / par.error)
+    # a NaN (failed bin) makes the maximum NaN: it is not hidden
     return dict(
         n_bins=len(hand), hand_loop_s=t_hand, lightcurve_estimator_s=t_lc, estimator_s=t_est,
         ratio_hand_over_estimator=t_hand / t_est, max_difference_sigma=float(np.max(pulls)),
+        max_error_difference_sigma=float(np.max(error_pulls)),
     )
+
+
+class GammapyPathFit(Fit):
+    """Gammapy's `Fit` as it is (a subclass is used as given): the steps on Gammapy's path."""
+
+
+def reference_datasets():
+    intervals = reference_intervals()
+    datasets = Datasets(
+        reduce_slice_by_slice(reference_makers(), reference_dataset(), reference_observations(), intervals)
+    )
+    return datasets, intervals
+
+
+def log_parabola(alpha=3.0, beta=0.0):
+    return LogParabolaSpectralModel(alpha=alpha, beta=beta, amplitude="1e-10 cm-2 s-1 TeV-1", reference="1 TeV")
+
+
+def step_differences(result, reference):
+    """Largest difference of every quantity of two results, in sigma of the parameter (values, errors,
+    profile errors) or absolute (TS, compare_ts, fluxes in sigma of their errors)."""
+    out = {}
+    for name in result.parameter_names:
+        sigma = reference.quantity(f"{name}_err").value
+        for column in (name, f"{name}_err", f"{name}_errn", f"{name}_errp"):
+            if column in reference.available_quantities:
+                diff = np.abs(result.quantity(column).value - reference.quantity(column).value) / sigma
+                out[column] = float(np.nanmax(diff))
+    for column in ("flux", "eflux"):
+        if column in reference.available_quantities:
+            sigma = reference.quantity(f"{column}_err").value
+            out[column] = float(np.nanmax(np.abs(result.quantity(column).value - reference.quantity(column).value) / sigma))
+    for column in ("ts", "compare_ts"):
+        if column in reference.available_quantities:
+            out[column] = float(np.nanmax(np.abs(result.quantity(column) - reference.quantity(column))))
+    return out
+
+
+def bench_steps():
+    datasets, intervals = reference_datasets()
+    cases = {
+        "power_law": (reference_model(), dict(selection_optional="all", compare_to=log_parabola())),
+        "log_parabola": (
+            SkyModel(spectral_model=log_parabola(beta=0.1), name="pks2155"),
+            dict(selection_optional=["flux", "errn-errp"]),
+        ),
+    }
+    out = {}
+    for case, (model, options) in cases.items():
+        datasets.models = model
+        plain = TimeResolvedSpectrumEstimator(time_intervals=intervals, n_jobs=1)
+        steps = TimeResolvedSpectrumEstimator(time_intervals=intervals, n_jobs=1, **options)
+        _, t_plain = timed(plain.run, datasets)
+        result, t_steps = timed(steps.run, datasets)
+        gammapy_path = TimeResolvedSpectrumEstimator(time_intervals=intervals, n_jobs=1, fit=GammapyPathFit(), **options)
+        reference, t_gammapy = timed(gammapy_path.run, datasets)
+        out[case] = dict(
+            options={k: str(v) for k, v in options.items()}, plain_s=t_plain, steps_s=t_steps,
+            ratio_steps_over_plain=t_steps / t_plain, gammapy_path_steps_s=t_gammapy,
+            max_difference_to_gammapy_path=step_differences(result, reference),
+        )
+    return out
 
 
 def simulated(n_bins, seed=0):
@@ -160,11 +236,11 @@ def simulated(n_bins, seed=0):
     return datasets, intervals
 
 
-def compare_jobs(datasets, intervals):
+def compare_jobs(datasets, intervals, **options):
     tables, times = {}, {}
     for n_jobs in (1, 2):
         estimator = TimeResolvedSpectrumEstimator(
-            time_intervals=intervals, n_jobs=n_jobs, parallel_backend="multiprocessing"
+            time_intervals=intervals, n_jobs=n_jobs, parallel_backend="multiprocessing", **options
         )
         result, times[n_jobs] = timed(estimator.run, datasets)
         tables[n_jobs] = result.to_table()
@@ -175,13 +251,24 @@ def compare_jobs(datasets, intervals):
     return dict(n_jobs_1_s=times[1], n_jobs_2_s=times[2], speedup=times[1] / times[2], max_relative_difference=diff)
 
 
-def bench_parallel():
-    intervals = reference_intervals()
-    datasets = Datasets(
-        reduce_slice_by_slice(reference_makers(), reference_dataset(), reference_observations(), intervals)
-    )
+def _empty_task():
+    return None
+
+
+def bench_parallel(repeat=3):
+    datasets, intervals = reference_datasets()
     datasets.models = reference_model()
-    return dict(reference=compare_jobs(datasets, intervals), simulated_200=compare_jobs(*simulated(200)))
+    every_step = []
+    for _ in range(repeat):
+        every_step.append(compare_jobs(datasets, intervals, selection_optional="all", compare_to=log_parabola()))
+    _, startup = timed(run_tasks, _empty_task, {0: (), 1: ()}, n_jobs=2, backend="multiprocessing")
+    return dict(
+        reference_every_step=every_step,
+        reference_every_step_speedups=[run["speedup"] for run in every_step],
+        reference_plain=compare_jobs(datasets, intervals),
+        simulated_200=compare_jobs(*simulated(200)),
+        pool_startup_s=startup,
+    )
 
 
 def bench_scale():
@@ -230,14 +317,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--output", help="Write the results as JSON to this file.")
-    parser.add_argument("--repeat", type=int, default=3, help="Repeats of the reduction section. Default is 3.")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="Repeats of the reduction and parallel sections. Default is 3."
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     warnings.simplefilter("ignore")
 
     results = dict(machine=machine())
     for name in args.only:
-        kwargs = dict(repeat=args.repeat) if name == "reduction" else {}
+        kwargs = dict(repeat=args.repeat) if name in ("reduction", "parallel") else {}
         results[name] = globals()[f"bench_{name}"](**kwargs)
         print(f"{name}: {json.dumps(results[name], indent=2)}", flush=True)
     if args.output:

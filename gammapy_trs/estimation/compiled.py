@@ -53,7 +53,7 @@ class _Component:
 
     def npred_gradient(self, values_free):
         """Derivatives of the predicted counts by the free parameters it has, their positions."""
-        gradient = self.integral.gradient(self.parameter_values(values_free))[self.is_free]
+        gradient = self.integral.gradient(self.parameter_values(values_free), self.is_free)
         return gradient @ self.response, self.free_positions
 
 

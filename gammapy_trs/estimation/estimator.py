@@ -13,7 +13,7 @@ from ..result import TimeResolvedSpectrum
 from ..result.quantities import CORE_QUANTITIES, parameter_quantities
 from ..utils.parameters import SourceParameters
 from .fast_fit import fast_fit
-from .fit_bin import fit_time_bin
+from .fit_bin import fit_time_bin, run_deferred_steps
 from .checkpoint import Checkpoint, fingerprint, sigterm_as_interrupt
 from .grouping import datasets_gti, group_datasets
 from .runner import WorkerLostError, run_tasks
@@ -244,14 +244,15 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             meta.update(shared.meta)
         steps = self._make_steps(source_model, parameters, groups)
         quantities = [info for step in steps for info in step.quantities()]
-        for step in steps:
-            meta.update(step.meta())
 
         tasks = {
             index: (group, source_model.name, parameters, steps, quantities)
             for index, group in enumerate(groups)
         }
         results = self._run_tasks(tasks, intervals, checkpoint)
+        run_deferred_steps(steps, groups, results, source_model.name, parameters, self.fit)
+        for step in steps:
+            meta.update(step.meta())
 
         declared = [
             info

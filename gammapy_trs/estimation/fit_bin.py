@@ -9,7 +9,7 @@ from .fast_fit import fast_fit
 from .fast_statistic import copy_for_fit, copy_models
 from .steps import BinContext
 
-__all__ = ["fit_time_bin", "failed_bin"]
+__all__ = ["fit_time_bin", "failed_bin", "run_deferred_steps"]
 
 log = logging.getLogger(__name__)
 
@@ -177,3 +177,73 @@ def _fit_time_bin(datasets, source, parameters, fit, steps, quantities):
         products = context.products
 
     return {"quantities": values, "model": copy_models([model])[0], "products": products}
+
+
+def _bin_context(datasets, source, parameters, result, fit):
+    """The context of a fitted bin, rebuilt: copies of its datasets at the bin's best fit."""
+    copies = copy_for_fit(datasets)
+    model = copies.models[source]
+    for par, fitted in zip(model.parameters, result["model"].parameters):
+        par.value, par.error = fitted.value, fitted.error
+    values = dict(result["quantities"])
+    stat = values["stat"] if values.get("success") else np.nan
+    return BinContext(copies, source, parameters, float(stat), fit, values=values)
+
+
+@optimiser_numerics()
+def run_deferred_steps(steps, groups, results, source, parameters, fit):
+    """The deferred work of the steps (see `~gammapy_trs.estimation.steps.BinStep.defers`), in place.
+
+    In the bins where a step defers work, each step's ``run_deferred`` runs on
+    copies of the bin's datasets at its best fit, after the work over all bins
+    (``prepare_deferred``) of the steps that need it; a deferred step that
+    raises leaves its defaults, as in `fit_time_bin`.
+
+    Parameters
+    ----------
+    steps : list of `~gammapy_trs.estimation.steps.BinStep`
+        The run's steps.
+    groups : list of `~gammapy.datasets.Datasets`
+        The datasets of each bin.
+    results : dict of int to dict
+        The result of each bin (`fit_time_bin`), updated.
+    source : str
+        Name of the source component.
+    parameters : `~gammapy_trs.utils.parameters.SourceParameters`
+        Free source parameters.
+    fit : `~gammapy.modeling.Fit`
+        Fit instance.
+
+    Returns
+    -------
+    indices : list of int
+        The bins where deferred work ran.
+    """
+    fit = fast_fit(fit)
+    wanted = {
+        step: [index for index in sorted(results) if step.defers(results[index]["quantities"])]
+        for step in steps
+    }
+    indices = sorted({index for bins in wanted.values() for index in bins})
+    if not indices:
+        return []
+    for step, bins in wanted.items():
+        if bins:
+            step.prepare_deferred(groups)
+    for index in indices:
+        try:
+            context = _bin_context(groups[index], source, parameters, results[index], fit)
+        except Exception as error:  # noqa: BLE001 -- nothing in one bin may abort the run
+            log.warning(f"Deferred steps of the bin of {groups[index].names} could not run: {error!r}")
+            continue
+        values = {}
+        for step in steps:
+            try:
+                new = step.run_deferred(context)
+            except Exception as error:  # noqa: BLE001 -- a failing step must not abort
+                log.warning(f"Step {type(step).__name__} failed for the bin of {groups[index].names}: {error!r}")
+                continue
+            values.update(new)
+            context.values.update(new)
+        results[index]["quantities"].update(values)
+    return indices

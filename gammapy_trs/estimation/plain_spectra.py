@@ -106,40 +106,6 @@ def _power_law_integral_gradient(energy_min, energy_max, index, amplitude, refer
     return dict(index=-d_gamma, reference=index * integral / reference)
 
 
-def _dintegral_dgamma(x_ratio_log, gamma):
-    """Derivative by ``gamma`` of ``(r**gamma - 1) / gamma`` (``r = exp(x_ratio_log)``), with a
-    series where the difference of the two terms loses precision."""
-    z = gamma * x_ratio_log
-    small = np.abs(z) < 1e-2
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        exact = (z * np.exp(z) - np.expm1(z)) / gamma**2
-    series = x_ratio_log**2 * (1 / 2 + z / 3 + z**2 / 8 + z**3 / 30 + z**4 / 144)
-    return np.where(small, series, exact)
-
-
-def _trapz_loglog_gradient(y, x, dlog_y):
-    """Derivatives of Gammapy's `~gammapy.utils.integrate.trapz_loglog` of ``y`` over the last axis.
-
-    Each segment is the integral of the power law through its two end points,
-    ``x0 y0 (r**g - 1) / g`` with ``r = x1 / x0`` and ``g = 1 - k``, ``k`` the
-    segment's index; its derivatives by ``log y0`` and ``log y1`` follow, and
-    the chain rule with ``dlog_y`` (a list of arrays of the shape of ``y``,
-    one per parameter) gives the derivative of the sum by each parameter.
-    Segments where ``y`` is zero (an underflowing cut-off) contribute nothing.
-    """
-    x0, x1, y0, y1 = x[..., :-1], x[..., 1:], y[..., :-1], y[..., 1:]
-    log_r = np.log(x1 / x0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gamma = 1 - np.log(y0 / y1) / log_r
-        d_gamma = y0 * x0 * _dintegral_dgamma(log_r, gamma)
-        segment = np.where(np.abs(gamma) <= 1e-8, y0 * x0 * log_r, y0 * x0 * np.expm1(gamma * log_r) / gamma)
-        d_log_y0 = segment - d_gamma / log_r
-        d_log_y1 = d_gamma / log_r
-    valid = (y0 != 0) & (y1 != 0) & np.isfinite(d_log_y0) & np.isfinite(d_log_y1)
-    d_log_y0, d_log_y1 = np.where(valid, d_log_y0, 0.0), np.where(valid, d_log_y1, 0.0)
-    return [np.sum(d_log_y0 * d[..., :-1] + d_log_y1 * d[..., 1:], axis=-1) for d in dlog_y]
-
-
 TINY = np.finfo(float).tiny
 
 
@@ -153,19 +119,70 @@ def _power_law_integral(energy_min, energy_max, index, amplitude, reference):
     return prefactor * (np.power(energy_max / reference, val) - np.power(energy_min / reference, val))
 
 
-def _trapz_loglog_sum(y, x):
-    """Gammapy's `~gammapy.utils.integrate.trapz_loglog` over the last axis, summed over it: the
-    same segments (the power law through each pair of points), with fewer array operations."""
-    x0, x1, y0, y1 = x[..., :-1], x[..., 1:], y[..., :-1], y[..., 1:]
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        index = -np.log(np.clip(y0 / y1, TINY, np.inf)) / np.log(np.clip(x0 / x1, TINY, np.inf))
+class _LogLogGrid:
+    """Gammapy's log-log trapezoidal rule (`~gammapy.utils.integrate.trapz_loglog`) on a fixed grid,
+    summed over its last axis, and the derivatives of that sum.
+
+    Each segment is the integral of the power law through its two end points,
+    ``x0 y0 (r**g - 1) / g`` with ``r = x1 / x0`` and ``g = 1 - k``, ``k`` the
+    segment's index (Gammapy's operations; the logarithm where ``g`` is 0).
+    Its derivatives by ``log y0`` and ``log y1`` follow, and the chain rule
+    with the logarithmic derivatives of ``y`` gives the derivative of the sum
+    by each parameter. Segments where ``y`` is zero (an underflowing cut-off)
+    contribute nothing to the derivatives.
+    """
+
+    def __init__(self, grid):
+        self.grid = grid
+        self.x0, self.x1 = grid[..., :-1], grid[..., 1:]
+        self.ratio = self.x1 / self.x0
+        self.log_ratio = np.log(self.ratio)
+        self.log_inverse = np.log(np.clip(self.x0 / self.x1, TINY, np.inf))
+
+    def _gamma(self, y0, y1):
+        """``g = 1 - k`` of each segment, as Gammapy computes ``k`` (infinite where undefined)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            index = -np.log(np.clip(y0 / y1, TINY, np.inf)) / self.log_inverse
         index[np.isnan(index)] = np.inf
-        val = -1 * index + 1
-        segments = y0 * x0 / val * (np.power(x1 / x0, val) - 1)
-        degenerate = np.abs(val) <= 1e-8  # np.isclose(val, 0)
-        if degenerate.any():
-            segments[degenerate] = (y0 * x0 * np.log(x1 / x0))[degenerate]
-    return segments.sum(axis=-1)
+        return -1 * index + 1
+
+    def _segments(self, y0, gamma):
+        """The segments and ``r**g``."""
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            power = np.power(self.ratio, gamma)
+            segments = y0 * self.x0 / gamma * (power - 1)
+            degenerate = np.abs(gamma) <= 1e-8  # np.isclose(gamma, 0)
+            if degenerate.any():
+                segments[degenerate] = (y0 * self.x0 * self.log_ratio)[degenerate]
+        return segments, power
+
+    def integral(self, y):
+        """The sum of the segments over the last axis."""
+        y0, y1 = y[..., :-1], y[..., 1:]
+        return self._segments(y0, self._gamma(y0, y1))[0].sum(axis=-1)
+
+    def gradient(self, y, dlog_y):
+        """The sum and its derivatives by each parameter (``dlog_y``: the derivatives of
+        ``log y``, one array of the shape of ``y`` per parameter)."""
+        y0, y1 = y[..., :-1], y[..., 1:]
+        gamma = self._gamma(y0, y1)
+        segments, power = self._segments(y0, gamma)
+        log_r = self.log_ratio
+        z = gamma * log_r
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # d/dg of (r**g - 1) / g, with its series where the difference loses precision
+            d_unit = (z * power - (power - 1)) / gamma**2
+            small = np.abs(z) < 1e-2
+            if small.any():
+                zs = z[small]
+                d_unit[small] = log_r[small] ** 2 * (1 / 2 + zs / 3 + zs**2 / 8 + zs**3 / 30 + zs**4 / 144)
+            d_log_y1 = y0 * self.x0 * d_unit / log_r
+            d_log_y0 = segments - d_log_y1
+        valid = np.isfinite(d_log_y0) & np.isfinite(d_log_y1) & (y0 != 0) & (y1 != 0)
+        if not valid.all():
+            d_log_y0, d_log_y1 = np.where(valid, d_log_y0, 0.0), np.where(valid, d_log_y1, 0.0)
+        derivatives = [np.sum(d_log_y0 * d[..., :-1] + d_log_y1 * d[..., 1:], axis=-1) for d in dlog_y]
+        return segments.sum(axis=-1), derivatives
 
 
 def _energy_scale(unit):
@@ -197,7 +214,7 @@ class PlainIntegral:
         self.evaluate = cls.evaluate
         if self.evaluate_integral is None:
             num = np.maximum(np.max(NDECADE * np.log10(self.energy_max / self.energy_min)), 2)
-            self.grid = np.geomspace(self.energy_min, self.energy_max, num=int(num), axis=-1)
+            self.grid = _LogLogGrid(np.geomspace(self.energy_min, self.energy_max, num=int(num), axis=-1))
         amplitude = model.parameters["amplitude"].unit
         self.to_flux = (amplitude * ENERGY_UNIT).to(FLUX_UNIT)
         self.amplitude_index = self.names.index("amplitude")
@@ -205,6 +222,10 @@ class PlainIntegral:
 
     def _kwargs(self, values):
         return dict(zip(self.names, np.asarray(values, dtype=float) * self.scales))
+
+    def _evaluate(self, kwargs):
+        grid = self.grid.grid
+        return np.reshape(self.evaluate(grid, **kwargs), grid.shape)
 
     def __call__(self, values):
         """The integral in each bin, in cm-2 s-1.
@@ -223,10 +244,10 @@ class PlainIntegral:
         if self.evaluate_integral is not None:
             flux = self.evaluate_integral(self.energy_min, self.energy_max, **kwargs)
         else:
-            flux = _trapz_loglog_sum(np.reshape(self.evaluate(self.grid, **kwargs), self.grid.shape), self.grid)
+            flux = self.grid.integral(self._evaluate(kwargs))
         return np.asarray(flux, dtype=float) * self.to_flux
 
-    def gradient(self, values):
+    def gradient(self, values, which=None):
         """Derivatives of the integral in each bin by each parameter, analytic.
 
         The models are linear in the amplitude: its derivative is the
@@ -238,32 +259,31 @@ class PlainIntegral:
         ----------
         values : `~numpy.ndarray`
             Parameter values in the model's units, in the model's order.
+        which : `~numpy.ndarray` of bool, optional
+            The parameters whose derivatives to compute. Default is None, all.
 
         Returns
         -------
         gradient : `~numpy.ndarray`
-            Derivatives in cm-2 s-1 per unit of each parameter, of shape
-            (number of parameters, number of bins).
+            Derivatives in cm-2 s-1 per unit of each parameter of ``which``,
+            of shape (number of those parameters, number of bins).
         """
+        which = np.ones(len(self.names), dtype=bool) if which is None else np.asarray(which, dtype=bool)
         kwargs = self._kwargs(values)
         amplitude = kwargs["amplitude"]
         kwargs["amplitude"] = 1.0
-        gradient = np.empty((len(self.names), self.energy_min.size))
+        others = [name for idx, name in enumerate(self.names) if which[idx] and idx != self.amplitude_index]
         if self.evaluate_integral is not None:
             unit_flux = self.evaluate_integral(self.energy_min, self.energy_max, **kwargs)
             derivatives = _power_law_integral_gradient(self.energy_min, self.energy_max, **kwargs)
-            for idx, name in enumerate(self.names):
-                if idx != self.amplitude_index:
-                    gradient[idx] = amplitude * derivatives[name]
+            derivatives = [derivatives[name] for name in others]
         else:
-            y = np.reshape(self.evaluate(self.grid, **kwargs), self.grid.shape)
-            unit_flux = _trapz_loglog_sum(y, self.grid)
-            dlog = self.log_derivatives(self.grid, **kwargs)
-            others = [name for name in self.names if name != "amplitude"]
-            for name, derivative in zip(others, _trapz_loglog_gradient(y, self.grid, [dlog[n] for n in others])):
-                gradient[self.names.index(name)] = amplitude * derivative
-        gradient[self.amplitude_index] = np.ravel(unit_flux)
-        return gradient * self.scales[:, None] * self.to_flux
+            dlog = self.log_derivatives(self.grid.grid, **kwargs)
+            unit_flux, derivatives = self.grid.gradient(self._evaluate(kwargs), [dlog[name] for name in others])
+        by_name = {name: amplitude * derivative for name, derivative in zip(others, derivatives)}
+        by_name["amplitude"] = unit_flux
+        rows = [np.ravel(by_name[name]) for idx, name in enumerate(self.names) if which[idx]]
+        return np.array(rows).reshape(-1, self.energy_min.size) * (self.scales[which] * self.to_flux)[:, None]
 
     def matches(self, model, energy_min, energy_max):
         """Whether it gives Gammapy's integral for the model's current parameter values."""

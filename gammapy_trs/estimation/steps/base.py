@@ -117,6 +117,18 @@ class BinStep:
         """Meta data of the result, a dict. Default is none."""
         return {}
 
+    def defers(self, values):
+        """Whether a bin with these quantities needs `run_deferred`. Default is never."""
+        return False
+
+    def prepare_deferred(self, groups):
+        """The work over all bins (``groups``: the datasets of each bin), before `run_deferred`.
+        Default is none."""
+
+    def run_deferred(self, context):
+        """The step's deferred quantities in one bin (see `defers`). Default is none."""
+        return {}
+
     def run(self, context):
         """The step's quantities in one bin.
 

@@ -18,7 +18,6 @@ class FluxStep(BinStep):
     """
 
     name = "flux"
-    runs_on_failed_fit = True  # the fluxes at the upper limit; the fluxes themselves stay NaN
 
     def __init__(self, setup):
         super().__init__(setup)
@@ -45,12 +44,13 @@ class FluxStep(BinStep):
         return dict(energy_min=str(self.energy_min), energy_max=str(self.energy_max))
 
     def run(self, context):
-        quantities = {}
-        if np.isfinite(context.stat):
-            quantities = integral_fluxes(context.model.spectral_model, self.energy_min, self.energy_max)
+        if not np.isfinite(context.stat):
+            return {}
+        return integral_fluxes(context.model.spectral_model, self.energy_min, self.energy_max)
+
+    def run_deferred(self, context):
         ul_model = context.shared.get("ul_model")
-        if ul_model is not None:
-            quantities["flux_ul"], quantities["eflux_ul"] = model_fluxes(
-                ul_model.spectral_model, self.energy_min, self.energy_max
-            )
-        return quantities
+        if ul_model is None:
+            return {}
+        flux_ul, eflux_ul = model_fluxes(ul_model.spectral_model, self.energy_min, self.energy_max)
+        return dict(flux_ul=flux_ul, eflux_ul=eflux_ul)

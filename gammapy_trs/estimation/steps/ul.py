@@ -129,32 +129,28 @@ class UpperLimitStep(BinStep):
     (`fit_shape_over_all_bins`); the limit is the profile-likelihood bound at
     ``n_sigma_ul`` with the norm bounded at zero (`bounded_upper_limit`), so
     that it is positive, above the best fit and finite in a bin with no
-    counts. ``is_ul`` flags it.
+    counts. ``is_ul`` flags it. The limits are deferred until every bin is
+    fitted: the fit over all bins runs only if a bin needs a limit, and the
+    meta data give its shape (``ul_shape_<parameter>``) only then.
     """
 
     name = "ul"
     requires = ("ts",)
     needs_norm = True
     single_norm = True
-    runs_on_failed_fit = True
 
-    def __init__(self, setup, shape):
+    def __init__(self, setup):
         super().__init__(setup)
         self.n_sigma_ul = setup.options["n_sigma_ul"]
         self.sqrt_ts_threshold_ul = setup.options["sqrt_ts_threshold_ul"]
-        self.shape = shape
+        self.source_model = setup.source_model
+        self.fit = setup.fit
+        self.shape = None
         norm = setup.source_model.parameters[self.parameters.norm_index]
         self.norm_unit = norm.unit
         self.norm_start = abs(float(norm.value)) or 1.0
         # where the free fit failed, the search starts from the model as given
         self.start = {idx: (par.value, par.error) for idx, par in enumerate(setup.source_model.parameters)}
-
-    @classmethod
-    def create(cls, setup):
-        shape = fit_shape_over_all_bins(
-            setup.groups, setup.source_model, setup.parameters, setup.fit
-        )
-        return cls(setup, shape)
 
     def quantities(self):
         norm = self.parameters.norm_name
@@ -166,13 +162,21 @@ class UpperLimitStep(BinStep):
     def meta(self):
         meta = dict(n_sigma_ul=self.n_sigma_ul, sqrt_ts_threshold_ul=self.sqrt_ts_threshold_ul)
         names = self.parameters.by_index
-        meta.update({ul_shape_key(names[idx]): value for idx, value in self.shape.items()})
+        meta.update({ul_shape_key(names[idx]): value for idx, value in (self.shape or {}).items()})
         return meta
 
     def run(self, context):
+        return {}
+
+    def defers(self, values):
+        fit_failed = not np.isfinite(values.get("stat", np.nan))
+        return fit_failed or not values.get("sqrt_ts", np.nan) >= self.sqrt_ts_threshold_ul
+
+    def prepare_deferred(self, groups):
+        self.shape = fit_shape_over_all_bins(groups, self.source_model, self.parameters, self.fit)
+
+    def run_deferred(self, context):
         fit_failed = not np.isfinite(context.stat)
-        if not fit_failed and context.values.get("sqrt_ts", np.nan) >= self.sqrt_ts_threshold_ul:
-            return {}
         datasets, model = context.datasets, context.model
         norm = model.parameters[self.parameters.norm_index]
         with datasets.parameters.restore_status():
