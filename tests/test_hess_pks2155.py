@@ -78,8 +78,8 @@ def test_parity_with_direct_fit(pks2155_datasets, pks2155_result):
         for name in ("index", "amplitude"):
             par = result.models.parameters[name]
             max_pull = max(max_pull, abs(row[name] - par.value) / par.error)
-            # HESSE at the minimum against MIGRAD's estimate of the covariance: a few 1e-3
-            assert_allclose(row[f"{name}_err"], par.error, rtol=3e-3)
+            # HESSE at the minimum against MIGRAD's estimate of the covariance
+            assert_allclose(row[f"{name}_err"], par.error, rtol=1e-3)
     assert max_pull < 0.01
 
 
@@ -140,12 +140,12 @@ def test_reference_statistics(pks2155_all):
 
 def test_reference_variability_and_correlation(pks2155_all):
     index = pks2155_all.variability("index")
-    assert_allclose([index["chi2"], index["p_value"]], [39.8262, 0.0160728], rtol=1e-3)
+    assert_allclose([index["chi2"], index["p_value"]], [39.8414, 0.0160099], rtol=1e-3)
     assert index["dof"] == 23
     flux = pks2155_all.variability("flux")
-    assert_allclose([flux["chi2"], flux["fvar"], flux["fvar_err"]], [491.17, 0.63513, 0.026882], rtol=1e-3)
+    assert_allclose([flux["chi2"], flux["fvar"], flux["fvar_err"]], [491.26, 0.63514, 0.026879], rtol=1e-3)
     corr = pks2155_all.correlation("flux", "index")
-    assert_allclose([corr["pearson"], corr["pearson_p_value"]], [-0.582945, 0.0027938], rtol=1e-3)
+    assert_allclose([corr["pearson"], corr["pearson_p_value"]], [-0.583009, 0.0027901], rtol=1e-3)
     assert_allclose([corr["spearman"], corr["spearman_p_value"]], [-0.64696, 6.3400e-4], rtol=1e-3)
     assert corr["loop_direction"] == "clockwise"
 

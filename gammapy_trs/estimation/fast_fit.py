@@ -65,9 +65,10 @@ class FastFit(Fit):
     * ``confidence`` starts MINOS from the last minimum found on the same
       datasets with the same parameter values (e.g. after ``run``) instead of
       a new MIGRAD from those values;
-    * ``covariance`` runs HESSE at the minimum (Gammapy keeps MIGRAD's own
-      estimate, which equals it where MIGRAD ran HESSE at the end, and
-      approximates it to a few per cent where it did not);
+    * ``covariance`` runs HESSE at the minimum on the statistic's values
+      (Gammapy keeps MIGRAD's own estimate, which equals it where MIGRAD ran
+      HESSE at the end, and approximates it to a few per cent where it did
+      not);
     * ``confidence(reoptimize=False)`` runs as ``reoptimize=True``, as
       iminuit does (Gammapy warns at each call).
 
@@ -112,6 +113,32 @@ class FastFit(Fit):
                 None if np.isnan(par.factor_min) else par.factor_min,
                 None if np.isnan(par.factor_max) else par.factor_max,
             )
+        return minuit
+
+    def _hesse(self, compiled, settings, minimum=None):
+        """HESSE at the current parameters (the minimum), on function values as Gammapy's.
+
+        MIGRAD's own covariance is an estimate that its path determines (with
+        the gradient it follows another path than Gammapy's); HESSE on the
+        statistic alone gives the covariance at the minimum whatever the path
+        (HESSE given the gradient is less accurate where the likelihood is far
+        from parabolic). The initial steps are MIGRAD's errors, if known, and
+        HESSE runs with iminuit's most careful strategy (2), whatever MIGRAD's:
+        its second derivatives are then those of Gammapy's fits to a few 1e-4.
+        """
+        names = [_parameter_name(idx, par) for idx, par in enumerate(compiled.parameters)]
+        minuit = Minuit(compiled, [par.factor for par in compiled.parameters], name=names)
+        for key in ("tol", "errordef", "print_level", "strategy"):
+            setattr(minuit, key, settings[key])
+        steps = minimum.errors if minimum is not None else self._make_minuit(compiled, settings).errors
+        for name, par, step in zip(names, compiled.parameters, steps):
+            minuit.errors[name] = step if np.isfinite(step) and step > 0 else 1
+            minuit.limits[name] = (
+                None if np.isnan(par.factor_min) else par.factor_min,
+                None if np.isnan(par.factor_max) else par.factor_max,
+            )
+        minuit.strategy = 2
+        minuit.hesse()
         return minuit
 
     def run(self, datasets):
@@ -201,14 +228,12 @@ class FastFit(Fit):
         """
         datasets = self._fast(datasets)
         settings = self._options(self.covariance_opts)
-        compiled, minuit = self._minimum(datasets)
+        compiled, minuit = self._minimum(datasets) if settings is not None else (None, None)
         if settings is not None and minuit is None:
             compiled = CompiledStatistic.build(datasets)
-            if compiled is not None:
-                minuit = self._make_minuit(compiled, settings)
-                minuit.hesse()
-        if minuit is None:
+        if compiled is None:
             return super().covariance(datasets, optimize_result=optimize_result)
+        minuit = self._hesse(compiled, settings, minuit)
 
         message, success = "Hesse terminated successfully.", True
         try:
