@@ -41,3 +41,39 @@ def test_ray(serial, flare_intervals):
         ray.shutdown()
     for name in COLUMNS:
         assert_allclose(table[name], expected[name], rtol=1e-6)
+
+
+def test_forked_workers_inherit_the_tasks(monkeypatch):
+    """Where workers fork, they are sent indices only; elsewhere each task with its data."""
+    import multiprocessing
+    from gammapy_trs.estimation import runner
+
+    tasks = {index: (index,) for index in range(5)}
+    results = runner.run_tasks(abs, {i: (-i,) for i in tasks}, n_jobs=2, backend="multiprocessing")
+    assert results == {i: i for i in tasks}
+    assert runner._INHERITED == {}  # nothing left behind
+
+    sent = []
+    original = runner._submit_all
+
+    def spy(executor, function, tasks, run_id):
+        futures = original(executor, function, tasks, run_id)
+        sent.append(run_id in runner._INHERITED)
+        return futures
+
+    monkeypatch.setattr(runner, "_submit_all", spy)
+    runner.run_tasks(abs, {i: (-i,) for i in tasks}, n_jobs=2, backend="multiprocessing")
+    assert sent == [multiprocessing.get_start_method() == "fork"]
+
+
+def test_upper_limits_are_deferred_to_this_process(serial, flare_intervals):
+    """The limits need a fit over all bins: they are computed after the bins, in this process, and
+    equal those of a serial run."""
+    datasets, _ = serial
+    kwargs = dict(time_intervals=flare_intervals, selection_optional=["ul", "flux"], sqrt_ts_threshold_ul=1e3)
+    expected = TimeResolvedSpectrumEstimator(n_jobs=1, **kwargs).run(datasets)
+    result = TimeResolvedSpectrumEstimator(n_jobs=2, parallel_backend="multiprocessing", **kwargs).run(datasets)
+    assert result.quantity("is_ul").all()
+    for name in ("amplitude_ul", "flux_ul", "eflux_ul"):
+        assert_allclose(result.quantity(name), expected.quantity(name), rtol=1e-6)
+    assert result.meta["ul_shape_index"] == expected.meta["ul_shape_index"]

@@ -101,14 +101,22 @@ class FastFit(Fit):
         settings["migrad_opts"] = opts.pop("migrad_opts", {})
         return settings
 
-    def _make_minuit(self, compiled, settings):
-        """A `~iminuit.Minuit` on the compiled statistic, set up as Gammapy's ``setup_iminuit``."""
+    def _make_minuit(self, compiled, settings, gradient=True, steps=None):
+        """A `~iminuit.Minuit` on the compiled statistic, set up as Gammapy's ``setup_iminuit``.
+
+        With its gradient (default) or on the statistic's values alone; the
+        initial steps are ``steps`` (the non-positive replaced by 1) or, by
+        default, Gammapy's: the parameters' errors, 1 where unknown.
+        """
         names = [_parameter_name(idx, par) for idx, par in enumerate(compiled.parameters)]
-        minuit = Minuit(compiled, [par.factor for par in compiled.parameters], grad=compiled.gradient, name=names)
+        grad = compiled.gradient if gradient else None
+        minuit = Minuit(compiled, [par.factor for par in compiled.parameters], grad=grad, name=names)
         for key in ("tol", "errordef", "print_level", "strategy"):
             setattr(minuit, key, settings[key])
-        for name, par in zip(names, compiled.parameters):
-            minuit.errors[name] = 1 if par.error == 0 or np.isnan(par.error) else par.error / par.scale
+        if steps is None:
+            steps = [np.nan if par.error == 0 else par.error / par.scale for par in compiled.parameters]
+        for name, par, step in zip(names, compiled.parameters, steps):
+            minuit.errors[name] = step if np.isfinite(step) and step > 0 else 1
             minuit.limits[name] = (
                 None if np.isnan(par.factor_min) else par.factor_min,
                 None if np.isnan(par.factor_max) else par.factor_max,
@@ -126,17 +134,8 @@ class FastFit(Fit):
         HESSE runs with iminuit's most careful strategy (2), whatever MIGRAD's:
         its second derivatives are then those of Gammapy's fits to a few 1e-4.
         """
-        names = [_parameter_name(idx, par) for idx, par in enumerate(compiled.parameters)]
-        minuit = Minuit(compiled, [par.factor for par in compiled.parameters], name=names)
-        for key in ("tol", "errordef", "print_level", "strategy"):
-            setattr(minuit, key, settings[key])
-        steps = minimum.errors if minimum is not None else self._make_minuit(compiled, settings).errors
-        for name, par, step in zip(names, compiled.parameters, steps):
-            minuit.errors[name] = step if np.isfinite(step) and step > 0 else 1
-            minuit.limits[name] = (
-                None if np.isnan(par.factor_min) else par.factor_min,
-                None if np.isnan(par.factor_max) else par.factor_max,
-            )
+        steps = None if minimum is None else list(minimum.errors)
+        minuit = self._make_minuit(compiled, settings, gradient=False, steps=steps)
         minuit.strategy = 2
         minuit.hesse()
         return minuit

@@ -22,12 +22,13 @@ def _livetime(dataset):
     return u.Quantity(livetime).to(u.s)
 
 
-def _run_steps(steps, context, source_names):
-    """The quantities of the steps in one bin; a step that raises leaves its defaults."""
+def _run_steps(steps, context, source_names, method="run"):
+    """The quantities of the steps (their ``method``) in one bin; a step that raises leaves its
+    defaults."""
     quantities = {}
     for step in steps:
         try:
-            values = step.run(context)
+            values = getattr(step, method)(context)
         except Exception as error:  # noqa: BLE001 -- a failing step must not abort
             log.warning(f"Step {type(step).__name__} failed for the bin of {source_names}: {error!r}")
             continue
@@ -236,14 +237,6 @@ def run_deferred_steps(steps, groups, results, source, parameters, fit):
         except Exception as error:  # noqa: BLE001 -- nothing in one bin may abort the run
             log.warning(f"Deferred steps of the bin of {groups[index].names} could not run: {error!r}")
             continue
-        values = {}
-        for step in steps:
-            try:
-                new = step.run_deferred(context)
-            except Exception as error:  # noqa: BLE001 -- a failing step must not abort
-                log.warning(f"Step {type(step).__name__} failed for the bin of {groups[index].names}: {error!r}")
-                continue
-            values.update(new)
-            context.values.update(new)
+        values = _run_steps(steps, context, groups[index].names, method="run_deferred")
         results[index]["quantities"].update(values)
     return indices

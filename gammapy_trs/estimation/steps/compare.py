@@ -1,5 +1,6 @@
 """Likelihood-ratio test of the source model against a nested alternative (``compare_to``)."""
 
+import numpy as np
 from scipy.stats import chi2
 from gammapy.modeling.models import SkyModel
 from ...result.quantities import QuantityInfo
@@ -49,8 +50,9 @@ def start_from_nested(alternative, fitted):
     """Start the alternative model's parameters from the nested model's best fit.
 
     Parameters of the same name (and ``alpha`` from ``index``) take the best-fit
-    values; the others (e.g. ``beta`` or ``lambda_``) keep the values given,
-    which should be those at which the alternative reduces to the nested model.
+    values, and their errors as the optimiser's first steps; the others (e.g.
+    ``beta`` or ``lambda_``) keep the values given, which should be those at
+    which the alternative reduces to the nested model.
 
     Parameters
     ----------
@@ -69,6 +71,8 @@ def start_from_nested(alternative, fitted):
         origin = values.get(par.name) or values.get(SHAPE_ALIASES.get(par.name))
         if origin is not None and par.unit.is_equivalent(origin.unit):
             par.quantity = origin.quantity
+            if np.isfinite(origin.error) and origin.error > 0:
+                par.error = (origin.error * origin.unit).to_value(par.unit)
     return alternative
 
 
