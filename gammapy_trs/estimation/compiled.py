@@ -73,15 +73,19 @@ class _Spectrum:
         self.c4 = 4 * alpha * (alpha + 1) * n_off
         self.denominator = 2 * alpha * (alpha + 1)
         self.on_positive, self.off_positive = n_on > 0, n_off > 0
+        self.all_on, self.all_off = self.on_positive.all(), self.off_positive.all()
         self.gof = get_wstat_gof_terms(n_on, n_off)
+        self.gof_sum = float(np.sum(self.gof))
 
     def mu_sig(self, values_free):
-        mu_sig = np.zeros(self.n_on.shape)
+        mu_sig = None
         for component in self.components:
             npred = component.npred(values_free)
-            # Map.stack in Datasets.npred_signal: non-finite values count as zero
-            mu_sig += np.where(np.isfinite(npred), npred, 0.0)
-        return mu_sig
+            if not np.isfinite(npred).all():
+                # Map.stack in Datasets.npred_signal: non-finite values count as zero
+                npred = np.where(np.isfinite(npred), npred, 0.0)
+            mu_sig = npred if mu_sig is None else mu_sig + npred
+        return np.zeros(self.n_on.shape) if mu_sig is None else mu_sig
 
     def mu_bkg(self, mu_sig):
         c = self.c0 - self.one_plus_alpha * mu_sig
@@ -90,6 +94,15 @@ class _Spectrum:
     def stat(self, mu_sig):
         with np.errstate(all="ignore"):
             mu_bkg = self.mu_bkg(mu_sig)
+            if self.all_on and self.all_off:
+                # the sum of the terms as dot products; where one is not finite, term by term below
+                total = 2 * (
+                    np.sum(mu_sig + self.one_plus_alpha * mu_bkg)
+                    - self.n_on @ np.log(mu_sig + self.alpha * mu_bkg)
+                    - self.n_off @ np.log(mu_bkg)
+                ) + self.gof_sum
+                if np.isfinite(total):
+                    return float(total)
             mu_on = np.where(self.on_positive, mu_sig + self.alpha * mu_bkg, 1.0)
             term2 = -self.n_on * np.log(mu_on)
             term3 = -self.n_off * np.log(np.where(self.off_positive, mu_bkg, 1.0))
