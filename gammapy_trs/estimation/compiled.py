@@ -26,19 +26,27 @@ The numbers are those of ``FitDatasets.stat_sum`` at the same parameter values
 import numpy as np
 from gammapy.stats import get_wstat_gof_terms
 from ..utils.gammapy_internals import model_penalties, update_evaluator
+from gammapy.modeling import Parameters
 from .fast_statistic import FitDatasets, onoff_arrays, plain_setup
+from .plain_spectra import plain_integral
 
 __all__ = ["CompiledStatistic"]
 
 
 class _Component:
-    """One spectral model component of one dataset, in the dataset's fitted bins."""
+    """One spectral model component of one dataset, in the dataset's fitted bins.
 
-    def __init__(self, integral, response, values, free_index):
+    Its parameters' values are read when it is made (the fixed ones stay
+    so); ``positions`` gives the place of each free one in the optimiser's vector.
+    """
+
+    def __init__(self, name, integral, response, parameters, positions):
+        self.name = name
         self.integral = integral
         self.response = response
-        self.values = values
-        self.free_index = free_index
+        self.parameters = list(parameters)
+        self.values = np.array([par.value for par in self.parameters], dtype=float)
+        free_index = np.array([positions.get(id(par), -1) for par in self.parameters], dtype=int)
         self.is_free = free_index >= 0
         self.free_positions = free_index[self.is_free]
         self.linked = len(set(self.free_positions)) < len(self.free_positions)  # e.g. index1 = index2
@@ -130,10 +138,6 @@ class _Spectrum:
             return 2 * (1 + self.one_plus_alpha * d_mu_bkg - on - off)
 
 
-def _free_index(parameters, positions):
-    return np.array([positions.get(id(par), -1) for par in parameters], dtype=int)
-
-
 class CompiledStatistic:
     """The joint statistic of `FitDatasets` as a function of the free parameter factors, with its gradient.
 
@@ -192,6 +196,55 @@ class CompiledStatistic:
                 return None
             spectra.append(spectrum)
         return cls(free, spectra)
+
+    def replaced(self, name, model):
+        """The statistic with the model component ``name`` replaced by ``model``, or None.
+
+        The data, the exposure and the energy dispersion of each spectrum stay
+        (they do not depend on a spectral model); the free parameters are those
+        of the other components, then ``model``'s. For a likelihood-ratio test
+        against another spectral model without new copies of the datasets.
+
+        Parameters
+        ----------
+        name : str
+            Name of the component to replace.
+        model : `~gammapy.modeling.models.SkyModel`
+            Spectral model to put in its place (its parameters as they are).
+
+        Returns
+        -------
+        statistic : `CompiledStatistic` or None
+            Compiled statistic, None if ``model`` has no plain integral or a
+            parameter that cannot be compiled.
+        """
+        spectral = model.spectral_model
+        new = spectral.parameters.free_parameters
+        if model.spatial_model or model.temporal_model or any(
+            par.prior is not None or par.scale_transform != "lin" for par in new
+        ):
+            return None
+        old = {id(par) for component in self._components(name) for par in component.parameters}
+        parameters = Parameters([par for par in self.parameters if id(par) not in old] + list(new))
+        positions = {id(par): idx for idx, par in enumerate(parameters)}
+        spectra = []
+        for spectrum in self.spectra:
+            components = []
+            for component in spectrum.components:
+                if component.name != name:
+                    components.append(
+                        _Component(component.name, component.integral, component.response, component.parameters, positions)
+                    )
+                    continue
+                integral = plain_integral(spectral, *component.integral.energy_edges)
+                if integral is None:
+                    return None
+                components.append(_Component(name, integral, component.response, spectral.parameters, positions))
+            spectra.append(_Spectrum(spectrum.n_on, spectrum.n_off, spectrum.alpha, components))
+        return type(self)(parameters, spectra)
+
+    def _components(self, name):
+        return [component for spectrum in self.spectra for component in spectrum.components if component.name == name]
 
     def values(self, factors):
         """Parameter values of the factors."""
@@ -259,9 +312,8 @@ def _compile_spectrum(dataset, state, positions):
         response = state.get(key)
         if response is None:
             response = state[key] = (np.ravel(exposure)[:, None] * pdf_matrix)[:, select]
-        parameters = evaluator.model.spectral_model.parameters
         components.append(
-            _Component(integral, response, parameters.value.copy(), _free_index(parameters, positions))
+            _Component(evaluator.model.name, integral, response, evaluator.model.spectral_model.parameters, positions)
         )
     return _Spectrum(
         np.ravel(n_on)[select].astype(float),

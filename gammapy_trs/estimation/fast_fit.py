@@ -286,6 +286,48 @@ class FastFit(Fit):
         result["errn"] *= parameter.scale
         return result
 
+    def optimize_replaced(self, datasets, name, model):
+        """MIGRAD with the model component ``name`` replaced by ``model``, from the last minimum.
+
+        On the compiled statistic of the datasets' last minimum (`optimize`),
+        with the component's spectral model replaced
+        (`~gammapy_trs.estimation.compiled.CompiledStatistic.replaced`): no
+        copies of the datasets. ``model`` is left at its best fit; the
+        datasets and their models are not changed.
+
+        Parameters
+        ----------
+        datasets : `~gammapy_trs.estimation.fast_statistic.FitDatasets`
+            Datasets at their best fit.
+        name : str
+            Name of the component to replace.
+        model : `~gammapy.modeling.models.SkyModel`
+            The replacement, with its starting values.
+
+        Returns
+        -------
+        result : tuple or None
+            ``(success, total_stat, nfev)``, or None where the datasets have no
+            compiled minimum or ``model`` cannot be compiled (fit it on copies).
+        """
+        settings = self._options(self.optimize_opts)
+        if settings is None or not isinstance(datasets, FitDatasets):
+            return None
+        compiled, _ = self._minimum(datasets)
+        if compiled is None:
+            return None
+        model.parameters.autoscale()
+        replaced = compiled.replaced(name, model)
+        if replaced is None:
+            return None
+        minuit = self._make_minuit(replaced, settings)
+        minuit.migrad(**settings["migrad_opts"])
+        own = {id(par) for par in model.parameters}
+        for par, factor in zip(replaced.parameters, minuit.values):
+            if id(par) in own:
+                par.factor = factor
+        return bool(minuit.valid), float(replaced(np.array(minuit.values))), replaced.nfev
+
     def stat_profile(self, datasets, *args, **kwargs):
         return super().stat_profile(self._fast(datasets), *args, **kwargs)
 

@@ -210,6 +210,7 @@ class PlainIntegral:
         self.scales = np.array([_energy_scale(par.unit) for par in model.parameters])
         self.energy_min = energy_min.to_value(ENERGY_UNIT).ravel()
         self.energy_max = energy_max.to_value(ENERGY_UNIT).ravel()
+        self.energy_edges = (self.energy_min * ENERGY_UNIT, self.energy_max * ENERGY_UNIT)
         self.evaluate_integral = _power_law_integral if cls is PowerLawSpectralModel else None
         self.evaluate = cls.evaluate
         if self.evaluate_integral is None:
