@@ -2,7 +2,8 @@
 
 import numpy as np
 from ...result.quantities import QuantityInfo
-from ...utils.fluxes import EFLUX_UNIT, FLUX_UNIT, integral_fluxes, model_fluxes
+from ...utils.fluxes import EFLUX_UNIT, FLUX_UNIT, integral_fluxes, model_fluxes, propagate_error
+from ..plain_spectra import plain_integral
 from .base import BinStep
 
 __all__ = ["FluxStep"]
@@ -12,8 +13,10 @@ class FluxStep(BinStep):
     """Integral flux ``flux`` and energy flux ``eflux`` between ``energy_min`` and ``energy_max``.
 
     Errors are propagated to first order from the bin's covariance
-    (`~gammapy_trs.utils.fluxes.integral_fluxes`); they are NaN where the fit
-    failed. With the "ul" step, the fluxes of the model at the upper limit are
+    (`~gammapy_trs.utils.fluxes.integral_fluxes`), with the analytic
+    derivatives of the integral flux for Gammapy's common spectral models
+    (`~gammapy_trs.estimation.plain_spectra.PlainIntegral.gradient`); they are
+    NaN where the fit failed. With the "ul" step, the fluxes of the model at the upper limit are
     ``flux_ul`` and ``eflux_ul``, also where the fit failed.
     """
 
@@ -46,7 +49,14 @@ class FluxStep(BinStep):
     def run(self, context):
         if not np.isfinite(context.stat):
             return {}
-        return integral_fluxes(context.model.spectral_model, self.energy_min, self.energy_max)
+        spectral = context.model.spectral_model
+        flux = _plain_flux(spectral, self.energy_min, self.energy_max)
+        if flux is None:
+            return integral_fluxes(spectral, self.energy_min, self.energy_max)
+        eflux, eflux_err = propagate_error(
+            spectral, lambda m: m.energy_flux(self.energy_min, self.energy_max).to(EFLUX_UNIT)
+        )
+        return dict(flux=flux[0], flux_err=flux[1], eflux=eflux, eflux_err=eflux_err)
 
     def run_deferred(self, context):
         ul_model = context.shared.get("ul_model")
@@ -54,3 +64,20 @@ class FluxStep(BinStep):
             return {}
         flux_ul, eflux_ul = model_fluxes(ul_model.spectral_model, self.energy_min, self.energy_max)
         return dict(flux_ul=flux_ul, eflux_ul=eflux_ul)
+
+
+def _plain_flux(spectral_model, energy_min, energy_max):
+    """Integral flux and its first-order error with the analytic derivatives, or None for a model
+    without a plain integral."""
+    integral = plain_integral(spectral_model, energy_min, energy_max)
+    if integral is None:
+        return None
+    values = spectral_model.parameters.value
+    free = np.array([not par.frozen for par in spectral_model.parameters])
+    flux = float(integral(values)[0])
+    covariance = np.asarray(spectral_model.covariance.data)[np.ix_(free, free)]
+    error = np.nan
+    if free.any() and np.all(np.isfinite(covariance)):
+        jacobian = integral.gradient(values, free)[:, 0]
+        error = np.sqrt(max(float(jacobian @ covariance @ jacobian), 0.0))
+    return flux * FLUX_UNIT, error * FLUX_UNIT
