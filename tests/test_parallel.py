@@ -67,8 +67,8 @@ def test_forked_workers_inherit_the_tasks(monkeypatch):
 
 
 def test_upper_limits_are_deferred_to_this_process(serial, flare_intervals):
-    """The limits need a fit over all bins: they are computed after the bins, in this process, and
-    equal those of a serial run."""
+    """The limits need a fit over all bins: they are computed after the bins (in parallel too),
+    and equal those of a serial run."""
     datasets, _ = serial
     kwargs = dict(time_intervals=flare_intervals, selection_optional=["ul", "flux"], sqrt_ts_threshold_ul=1e3)
     expected = TimeResolvedSpectrumEstimator(n_jobs=1, **kwargs).run(datasets)

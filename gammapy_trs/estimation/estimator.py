@@ -250,7 +250,9 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             for index, group in enumerate(groups)
         }
         results = self._run_tasks(tasks, intervals, checkpoint)
-        run_deferred_steps(steps, groups, results, source_model.name, parameters, self.fit)
+        run_deferred_steps(
+            steps, groups, results, source_model.name, parameters, self.fit, run=self._run_deferred
+        )
         for step in steps:
             meta.update(step.meta())
 
@@ -389,6 +391,12 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             raise
         results.update(done)
         return results
+
+    def _run_deferred(self, function, tasks):
+        """The deferred work of the bins that need it, with the run's parallel settings."""
+        return run_tasks(
+            function, tasks, n_jobs=self.n_jobs, backend=self.parallel_backend, task_name="Deferred steps"
+        )
 
     @staticmethod
     def _kept(checkpoint, n_done):

@@ -9,7 +9,7 @@ from .fast_fit import fast_fit
 from .fast_statistic import copy_for_fit, copy_models
 from .steps import BinContext
 
-__all__ = ["fit_time_bin", "failed_bin", "run_deferred_steps"]
+__all__ = ["deferred_bin", "fit_time_bin", "failed_bin", "run_deferred_steps"]
 
 log = logging.getLogger(__name__)
 
@@ -192,13 +192,24 @@ def _bin_context(datasets, source, parameters, result, fit):
 
 
 @optimiser_numerics()
-def run_deferred_steps(steps, groups, results, source, parameters, fit):
+def deferred_bin(datasets, source, parameters, result, fit, steps):
+    """The deferred quantities of one bin (see `run_deferred_steps`): the steps' ``run_deferred``
+    on copies of the bin's datasets at its best fit; empty if the bin cannot be rebuilt."""
+    try:
+        context = _bin_context(datasets, source, parameters, result, fast_fit(fit))
+    except Exception as error:  # noqa: BLE001 -- nothing in one bin may abort the run
+        log.warning(f"Deferred steps of the bin of {datasets.names} could not run: {error!r}")
+        return {}
+    return _run_steps(steps, context, datasets.names, method="run_deferred")
+
+
+def run_deferred_steps(steps, groups, results, source, parameters, fit, run=None):
     """The deferred work of the steps (see `~gammapy_trs.estimation.steps.BinStep.defers`), in place.
 
     In the bins where a step defers work, each step's ``run_deferred`` runs on
-    copies of the bin's datasets at its best fit, after the work over all bins
-    (``prepare_deferred``) of the steps that need it; a deferred step that
-    raises leaves its defaults, as in `fit_time_bin`.
+    copies of the bin's datasets at its best fit (`deferred_bin`), after the
+    work over all bins (``prepare_deferred``) of the steps that need it; a
+    deferred step that raises leaves its defaults, as in `fit_time_bin`.
 
     Parameters
     ----------
@@ -214,13 +225,16 @@ def run_deferred_steps(steps, groups, results, source, parameters, fit):
         Free source parameters.
     fit : `~gammapy.modeling.Fit`
         Fit instance.
+    run : callable, optional
+        Runs the bins' tasks, as ``run(function, tasks)`` returning the results
+        by index (e.g. `~gammapy_trs.estimation.runner.run_tasks` with the run's
+        ``n_jobs``). Default is None: in turn, in this process.
 
     Returns
     -------
     indices : list of int
         The bins where deferred work ran.
     """
-    fit = fast_fit(fit)
     wanted = {
         step: [index for index in sorted(results) if step.defers(results[index]["quantities"])]
         for step in steps
@@ -231,12 +245,11 @@ def run_deferred_steps(steps, groups, results, source, parameters, fit):
     for step, bins in wanted.items():
         if bins:
             step.prepare_deferred(groups)
+    tasks = {index: (groups[index], source, parameters, results[index], fit, steps) for index in indices}
+    if run is None:
+        values = {index: deferred_bin(*task) for index, task in tasks.items()}
+    else:
+        values = run(deferred_bin, tasks)
     for index in indices:
-        try:
-            context = _bin_context(groups[index], source, parameters, results[index], fit)
-        except Exception as error:  # noqa: BLE001 -- nothing in one bin may abort the run
-            log.warning(f"Deferred steps of the bin of {groups[index].names} could not run: {error!r}")
-            continue
-        values = _run_steps(steps, context, groups[index].names, method="run_deferred")
-        results[index]["quantities"].update(values)
+        results[index]["quantities"].update(values[index])
     return indices

@@ -88,6 +88,13 @@ class BinStep:
     computes its quantities in one bin whose fit succeeded (and in bins whose
     fit failed, with ``stat`` NaN and NaN parameters, if it
     ``runs_on_failed_fit``). A step is made once per run by `create`, complete.
+
+    A step that needs a fit over all bins for some bins only (the upper
+    limits) defers that work until every bin is fitted: `defers` says which
+    bins need it (from their quantities), `prepare_deferred` does the work
+    over all bins once, if any bin needs it, and `run_deferred` runs in each
+    of those bins, with the run's ``n_jobs``, in the order of the steps (a
+    later step sees what an earlier one left in ``context.shared``).
     """
 
     name = None
