@@ -24,9 +24,9 @@ The numbers are those of ``FitDatasets.stat_sum`` at the same parameter values
 """
 
 import numpy as np
+from gammapy.modeling import Parameters
 from gammapy.stats import get_wstat_gof_terms
 from ..utils.gammapy_internals import model_penalties, update_evaluator
-from gammapy.modeling import Parameters
 from .fast_statistic import FitDatasets, onoff_arrays, plain_setup
 from .plain_spectra import plain_integral
 
