@@ -4,13 +4,41 @@ import copy
 import numpy as np
 import astropy.units as u
 
-__all__ = ["FLUX_UNIT", "EFLUX_UNIT", "integral_fluxes", "model_fluxes", "propagate_error"]
+__all__ = [
+    "FLUX_UNIT", "EFLUX_UNIT", "first_order_error", "free_covariance", "integral_fluxes", "model_fluxes",
+    "propagate_error",
+]
 
 FLUX_UNIT = u.Unit("cm-2 s-1")
 """Unit of integral fluxes."""
 
 EFLUX_UNIT = u.Unit("erg cm-2 s-1")
 """Unit of energy fluxes."""
+
+
+def free_covariance(spectral_model):
+    """Which parameters are free (a boolean array) and their covariance, None if it is undefined.
+
+    Parameters
+    ----------
+    spectral_model : `~gammapy.modeling.models.SpectralModel`
+        Model with its covariance.
+
+    Returns
+    -------
+    free, covariance : `~numpy.ndarray`, `~numpy.ndarray` or None
+        Free parameters and their covariance (None if none is free or a term is not finite).
+    """
+    free = np.array([not par.frozen for par in spectral_model.parameters], dtype=bool)
+    covariance = np.asarray(spectral_model.covariance.data)[np.ix_(free, free)]
+    if not free.any() or not np.all(np.isfinite(covariance)):
+        return free, None
+    return free, covariance
+
+
+def first_order_error(jacobian, covariance):
+    """``sqrt(J C J^T)``: the first-order error of a function with derivatives ``jacobian``."""
+    return np.sqrt(max(float(jacobian @ covariance @ jacobian), 0.0))
 
 
 def propagate_error(spectral_model, function):
@@ -35,13 +63,12 @@ def propagate_error(spectral_model, function):
     model = copy.deepcopy(spectral_model)  # with its covariance; much cheaper than model.copy()
     value = u.Quantity(function(model))
     parameters = model.parameters
-    free = [idx for idx, par in enumerate(parameters) if not par.frozen]
-    covariance = np.asarray(model.covariance.data)[np.ix_(free, free)]
-    if not free or not np.all(np.isfinite(covariance)):
+    free, covariance = free_covariance(model)
+    if covariance is None:
         return value, np.nan * value
 
     jacobian = []
-    for idx in free:
+    for idx in np.flatnonzero(free).tolist():
         par = parameters[idx]
         center = par.value
         step = 0.01 * par.error if np.isfinite(par.error) and par.error > 0 else 1e-6 * abs(center)
@@ -53,9 +80,7 @@ def propagate_error(spectral_model, function):
         par.value = center
         jacobian.append((upper - lower) / (2 * step))
 
-    jacobian = np.array(jacobian)
-    variance = jacobian @ covariance @ jacobian
-    return value, np.sqrt(max(variance, 0.0)) * value.unit
+    return value, first_order_error(np.array(jacobian), covariance) * value.unit
 
 
 def integral_fluxes(spectral_model, energy_min, energy_max):

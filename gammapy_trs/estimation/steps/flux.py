@@ -2,7 +2,9 @@
 
 import numpy as np
 from ...result.quantities import QuantityInfo
-from ...utils.fluxes import EFLUX_UNIT, FLUX_UNIT, integral_fluxes, model_fluxes, propagate_error
+from ...utils.fluxes import (
+    EFLUX_UNIT, FLUX_UNIT, first_order_error, free_covariance, integral_fluxes, model_fluxes, propagate_error,
+)
 from ..plain_spectra import plain_integral
 from .base import BinStep
 
@@ -73,11 +75,8 @@ def _plain_flux(spectral_model, energy_min, energy_max):
     if integral is None:
         return None
     values = spectral_model.parameters.value
-    free = np.array([not par.frozen for par in spectral_model.parameters])
-    flux = float(integral(values)[0])
-    covariance = np.asarray(spectral_model.covariance.data)[np.ix_(free, free)]
+    free, covariance = free_covariance(spectral_model)
     error = np.nan
-    if free.any() and np.all(np.isfinite(covariance)):
-        jacobian = integral.gradient(values, free)[:, 0]
-        error = np.sqrt(max(float(jacobian @ covariance @ jacobian), 0.0))
-    return flux * FLUX_UNIT, error * FLUX_UNIT
+    if covariance is not None:
+        error = first_order_error(integral.gradient(values, free)[:, 0], covariance)
+    return float(integral(values)[0]) * FLUX_UNIT, error * FLUX_UNIT
