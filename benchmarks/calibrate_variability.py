@@ -22,6 +22,8 @@ import numpy as np
 import astropy.units as u
 from astropy.time import Time
 from scipy import stats
+from gammapy.datasets import Datasets
+from gammapy.modeling import Fit
 from gammapy.modeling.models import PowerLawSpectralModel, SkyModel
 from gammapy_trs import TimeResolvedSpectrumEstimator
 from gammapy_trs.samples.simulate import simulate_onoff_datasets
@@ -33,10 +35,18 @@ UNIT = u.Unit("cm-2 s-1 TeV-1")
 PEAK_RANGE = (5e-12, 2e-10)
 """Range of the flares' peak amplitudes (log-uniform), faint to bright."""
 
+ALPHA = 0.2
+"""ON/OFF exposure ratio of the simulated spectra."""
 
-def flare(seed, n_bins, delta, peak_range=PEAK_RANGE):
-    """Datasets of one flare, its true index per bin, with a power-law model set."""
-    rng = np.random.RandomState(seed)
+
+def flare(seed, n_bins, delta, peak_range=PEAK_RANGE, alpha=ALPHA):
+    """Datasets of one flare, with a power-law model set.
+
+    The flare's shape and its counts are drawn from two independent streams of ``seed``:
+    drawn from one stream, the peak (the first number) would decide the first counts drawn,
+    and the pulls of a brightness class would be biased.
+    """
+    rng = np.random.RandomState([seed, 0])
     peak = 10 ** rng.uniform(*np.log10(peak_range))
     phase = np.linspace(-2, 2, n_bins) + rng.uniform(-0.5, 0.5)
     shape = np.exp(-0.5 * phase**2)
@@ -45,29 +55,43 @@ def flare(seed, n_bins, delta, peak_range=PEAK_RANGE):
     edges = T0 + np.arange(n_bins + 1) * 10 * u.min
     intervals = [Time([a, b]) for a, b in zip(edges[:-1], edges[1:])]
     truth = [PowerLawSpectralModel(index=i, amplitude=a * UNIT) for i, a in zip(index, amplitude)]
-    datasets = simulate_onoff_datasets(intervals, truth, random_state=seed)
+    datasets = simulate_onoff_datasets(intervals, truth, random_state=np.random.RandomState([seed, 1]), alpha=alpha)
     model = PowerLawSpectralModel(index=3, amplitude=1e-11 * UNIT)
     model.index.min, model.index.max = 0.5, 8  # faint bins stop at a bound instead of failing
     datasets.models = SkyModel(spectral_model=model, name="source")
     return datasets, intervals
 
 
+def _at_bound(par):
+    """Whether a fitted parameter stopped at one of its bounds (within 1e-3 of the range)."""
+    return min(par.value - par.min, par.max - par.value) < 1e-3 * (par.max - par.min)
+
+
 def shared_pull(args):
-    """Pull of the shared index of one flare (constant index 3), and its excess counts."""
-    seed, n_bins, peak_range = args
+    """Pulls of the shared index of one flare (constant index 3) and of the index fitted to its
+    datasets stacked (NaN where that fit failed or stopped at a bound), and its excess counts."""
+    seed, n_bins, peak_range, alpha = args
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
-    datasets, intervals = flare(seed, n_bins, 0.0, peak_range)
+    datasets, intervals = flare(seed, n_bins, 0.0, peak_range, alpha)
     result = TimeResolvedSpectrumEstimator(time_intervals=intervals, shared_parameters=["index"]).run(datasets)
     shared = result.shared_parameters
-    return (shared["value"][0] - 3.0) / shared["error"][0], float(result.quantity("excess").sum())
+    stacked = Datasets([datasets.stack_reduce(name="stacked")])
+    stacked.models = datasets.models.copy()
+    success = Fit().run(stacked).success
+    index = stacked.models["source"].spectral_model.index
+    return (
+        (shared["value"][0] - 3.0) / shared["error"][0],
+        (index.value - 3.0) / index.error if success and not _at_bound(index) else np.nan,
+        float(result.quantity("excess").sum()),
+    )
 
 
 def one(args):
-    seed, n_bins, delta = args
+    seed, n_bins, delta, alpha = args
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
-    datasets, intervals = flare(seed, n_bins, delta)
+    datasets, intervals = flare(seed, n_bins, delta, alpha=alpha)
     estimator = TimeResolvedSpectrumEstimator(time_intervals=intervals, n_jobs=1)
     test = estimator.test_variability(datasets, ["index"])
     shared = test["null"].shared_parameters
@@ -80,12 +104,21 @@ def one(args):
         chi2=chi2,
         pull=(shared["value"][0] - 3.0) / shared["error"][0] if delta == 0 else np.nan,
         n_bins=test["n_bins"],
+        excess=float(test["null"].quantity("excess").sum()),
         failed=int((~test["alternative"].success).sum()),
     )
 
 
-def run(n_flares, n_bins, delta, n_jobs, offset):
-    tasks = [(offset + i, n_bins, delta) for i in range(n_flares)]
+def summary(pull):
+    """Mean of the pulls with its error, and their standard deviation (failed fits, NaN, left out)."""
+    failed = int(np.sum(~np.isfinite(pull)))
+    pull = pull[np.isfinite(pull)]
+    text = f"mean {pull.mean():+.3f} +- {pull.std() / np.sqrt(pull.size):.3f}, standard deviation {pull.std():.3f}"
+    return text + (f" ({failed} failed fits left out)" if failed else "")
+
+
+def run(n_flares, n_bins, delta, n_jobs, offset, alpha=ALPHA):
+    tasks = [(offset + i, n_bins, delta, alpha) for i in range(n_flares)]
     with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
         rows = pool.map(one, tasks)
     return {key: np.array([row[key] for row in rows], dtype=float) for key in rows[0]}
@@ -98,26 +131,31 @@ def main():
     parser.add_argument("--delta", type=float, default=0.3)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument(
+        "--alpha", type=float, default=ALPHA,
+        help="ON/OFF exposure ratio of the simulated spectra (smaller: more OFF counts). Default is 0.2.",
+    )
+    parser.add_argument(
         "--pulls-only", type=float, nargs=2, metavar=("PEAK_MIN", "PEAK_MAX"),
         help="Only the shared-index pulls, of flares with peaks in this amplitude range (TeV-1 cm-2 s-1).",
     )
     args = parser.parse_args()
     if args.pulls_only:
-        tasks = [(i, args.n_bins, tuple(args.pulls_only)) for i in range(args.n_flares)]
+        tasks = [(i, args.n_bins, tuple(args.pulls_only), args.alpha) for i in range(args.n_flares)]
         with multiprocessing.get_context("fork").Pool(args.n_jobs) as pool:
             rows = np.array(pool.map(shared_pull, tasks))
-        pull, excess = rows[:, 0], rows[:, 1]
-        print(f"{args.n_flares} flares, peaks {args.pulls_only}, median excess {np.median(excess):.0f} counts: "
-              f"shared index pulls mean {pull.mean():+.3f} +- {pull.std() / np.sqrt(pull.size):.3f}, "
-              f"standard deviation {pull.std():.3f}")
+        pull, stacked, excess = rows.T
+        print(f"{args.n_flares} flares, peaks {args.pulls_only}, alpha {args.alpha}, "
+              f"median excess {np.median(excess):.0f} counts:")
+        print(f"  shared index pulls {summary(pull)}")
+        print(f"  pulls of the index fitted to the stacked datasets {summary(stacked)}")
         return
 
     start = time.perf_counter()
-    null = run(args.n_flares, args.n_bins, 0.0, args.n_jobs, offset=0)
-    alt = run(args.n_flares, args.n_bins, args.delta, args.n_jobs, offset=100_000)
+    null = run(args.n_flares, args.n_bins, 0.0, args.n_jobs, offset=0, alpha=args.alpha)
+    alt = run(args.n_flares, args.n_bins, args.delta, args.n_jobs, offset=100_000, alpha=args.alpha)
     elapsed = time.perf_counter() - start
 
-    print(f"{args.n_flares} flares of {args.n_bins} bins each, null and alternative, {elapsed:.0f} s")
+    print(f"alpha {args.alpha}: {args.n_flares} flares of {args.n_bins} bins each, null and alternative, {elapsed:.0f} s")
     print(f"free fits that failed: {int(null['failed'].sum())} (null), {int(alt['failed'].sum())} (alternative)")
     lrt = null["lrt"]
     print(f"LRT null p-values: KS p = {stats.kstest(lrt, 'uniform').pvalue:.3f}; "
@@ -126,8 +164,10 @@ def main():
     print(f"chi2 null p-values: KS p = {stats.kstest(chi2, 'uniform').pvalue:.3f}; "
           f"false positives at p < 0.05: {100 * np.mean(chi2 < 0.05):.1f}%")
     pull = null["pull"]
-    print(f"shared index pulls: mean {pull.mean():+.3f} +- {pull.std() / np.sqrt(pull.size):.3f}, "
-          f"standard deviation {pull.std():.3f}")
+    print(f"shared index pulls: {summary(pull)}")
+    for low, high in ((0, 300), (300, np.inf)):
+        inside = (null["excess"] >= low) & (null["excess"] < high)
+        print(f"  flares of {low} to {high} excess counts ({inside.sum()}): {summary(pull[inside])}")
     for name in ("lrt", "chi2"):
         threshold = np.nanquantile(null[name], 0.05)
         power = np.nanmean(alt[name] <= threshold)

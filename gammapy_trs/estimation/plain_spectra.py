@@ -13,6 +13,11 @@ against Gammapy's `~gammapy.modeling.models.SpectralModel.integral` when it is
 made (relative difference below `RTOL`), and is not used (None) where they
 differ.
 
+With ``moment=1`` the same machinery gives the energy flux, the integral of
+``E * dN/dE`` (Gammapy's `~gammapy.modeling.models.SpectralModel.energy_flux`:
+the power law's analytic ``evaluate_energy_flux``, else the log-log rule on
+``E * dN/dE``, whose logarithmic derivatives are those of ``dN/dE``).
+
 `PlainIntegral.gradient` gives the analytic derivatives of those same numbers
 with respect to every parameter: of the analytic power-law integral, or of the
 log-log trapezoidal sum (through the analytic logarithmic derivatives of each
@@ -40,6 +45,7 @@ PLAIN_MODELS = (
 
 ENERGY_UNIT = u.TeV
 FLUX_UNIT = u.Unit("cm-2 s-1")
+EFLUX_UNIT = u.Unit("erg cm-2 s-1")
 NDECADE = 100  # the grid of integrate_spectrum's default
 RTOL = 1e-9
 
@@ -117,6 +123,19 @@ def _power_law_integral(energy_min, energy_max, index, amplitude, reference):
         return amplitude * reference * np.log(energy_max / energy_min)
     prefactor = amplitude * reference / val
     return prefactor * (np.power(energy_max / reference, val) - np.power(energy_min / reference, val))
+
+
+def _power_law_energy_flux(energy_min, energy_max, index, amplitude, reference):
+    """`~gammapy.modeling.models.PowerLawSpectralModel.evaluate_energy_flux`: ``E * dN/dE`` is the
+    power law of index ``index - 1`` and amplitude ``amplitude * reference``."""
+    return reference * _power_law_integral(energy_min, energy_max, index - 1, amplitude, reference)
+
+
+def _power_law_energy_flux_gradient(energy_min, energy_max, index, amplitude, reference):
+    """Derivatives of `_power_law_energy_flux` by index and reference, for a unit amplitude."""
+    derivatives = _power_law_integral_gradient(energy_min, energy_max, index - 1, amplitude, reference)
+    integral = _power_law_integral(energy_min, energy_max, index - 1, 1.0, reference)
+    return dict(index=reference * derivatives["index"], reference=integral + reference * derivatives["reference"])
 
 
 class _LogLogGrid:
@@ -202,22 +221,31 @@ class PlainIntegral:
         A model of `PLAIN_MODELS`.
     energy_min, energy_max : `~astropy.units.Quantity`
         Energy bins.
+    moment : {0, 1}, optional
+        The integral of ``E**moment * dN/dE``: 0 for the integral flux (in
+        cm-2 s-1), 1 for the energy flux (in erg cm-2 s-1). Default is 0.
     """
 
-    def __init__(self, model, energy_min, energy_max):
+    def __init__(self, model, energy_min, energy_max, moment=0):
         cls = type(model)
+        if moment not in (0, 1):
+            raise ValueError(f"moment must be 0 or 1, got {moment!r}.")
+        self.moment = moment
         self.names = list(model.parameters.names)
         self.scales = np.array([_energy_scale(par.unit) for par in model.parameters])
         self.energy_min = energy_min.to_value(ENERGY_UNIT).ravel()
         self.energy_max = energy_max.to_value(ENERGY_UNIT).ravel()
         self.energy_edges = (self.energy_min * ENERGY_UNIT, self.energy_max * ENERGY_UNIT)
-        self.evaluate_integral = _power_law_integral if cls is PowerLawSpectralModel else None
+        self.evaluate_integral = None
+        if cls is PowerLawSpectralModel:
+            self.evaluate_integral = (_power_law_integral, _power_law_energy_flux)[moment]
+            self.evaluate_integral_gradient = (_power_law_integral_gradient, _power_law_energy_flux_gradient)[moment]
         self.evaluate = cls.evaluate
         if self.evaluate_integral is None:
             num = np.maximum(np.max(NDECADE * np.log10(self.energy_max / self.energy_min)), 2)
             self.grid = _LogLogGrid(np.geomspace(self.energy_min, self.energy_max, num=int(num), axis=-1))
         amplitude = model.parameters["amplitude"].unit
-        self.to_flux = (amplitude * ENERGY_UNIT).to(FLUX_UNIT)
+        self.to_flux = (amplitude * ENERGY_UNIT ** (1 + moment)).to((FLUX_UNIT, EFLUX_UNIT)[moment])
         self.amplitude_index = self.names.index("amplitude")
         self.log_derivatives = LOG_DERIVATIVES[cls]
 
@@ -226,10 +254,11 @@ class PlainIntegral:
 
     def _evaluate(self, kwargs):
         grid = self.grid.grid
-        return np.reshape(self.evaluate(grid, **kwargs), grid.shape)
+        values = np.reshape(self.evaluate(grid, **kwargs), grid.shape)
+        return values * grid if self.moment else values
 
     def __call__(self, values):
-        """The integral in each bin, in cm-2 s-1.
+        """The integral in each bin, in cm-2 s-1 (erg cm-2 s-1 for the energy flux).
 
         Parameters
         ----------
@@ -266,7 +295,7 @@ class PlainIntegral:
         Returns
         -------
         gradient : `~numpy.ndarray`
-            Derivatives in cm-2 s-1 per unit of each parameter of ``which``,
+            Derivatives in cm-2 s-1 (erg cm-2 s-1) per unit of each parameter of ``which``,
             of shape (number of those parameters, number of bins).
         """
         which = np.ones(len(self.names), dtype=bool) if which is None else np.asarray(which, dtype=bool)
@@ -276,7 +305,7 @@ class PlainIntegral:
         others = [name for idx, name in enumerate(self.names) if which[idx] and idx != self.amplitude_index]
         if self.evaluate_integral is not None:
             unit_flux = self.evaluate_integral(self.energy_min, self.energy_max, **kwargs)
-            derivatives = _power_law_integral_gradient(self.energy_min, self.energy_max, **kwargs)
+            derivatives = self.evaluate_integral_gradient(self.energy_min, self.energy_max, **kwargs)
             derivatives = [derivatives[name] for name in others]
         else:
             dlog = self.log_derivatives(self.grid.grid, **kwargs)
@@ -287,15 +316,18 @@ class PlainIntegral:
         return np.array(rows).reshape(-1, self.energy_min.size) * (self.scales[which] * self.to_flux)[:, None]
 
     def matches(self, model, energy_min, energy_max):
-        """Whether it gives Gammapy's integral for the model's current parameter values."""
-        reference = model.integral(energy_min, energy_max).to_value(FLUX_UNIT).ravel()
+        """Whether it gives Gammapy's integral (energy flux) for the model's current parameter values."""
+        if self.moment:
+            reference = model.energy_flux(energy_min, energy_max).to_value(EFLUX_UNIT).ravel()
+        else:
+            reference = model.integral(energy_min, energy_max).to_value(FLUX_UNIT).ravel()
         plain = self(model.parameters.value)
         return reference.shape == plain.shape and np.allclose(plain, reference, rtol=RTOL, atol=0)
 
 
-def plain_integral(model, energy_min, energy_max):
+def plain_integral(model, energy_min, energy_max, moment=0):
     """A `PlainIntegral` of a model, or None for a model it cannot evaluate (the caller then uses
-    Gammapy's `~gammapy.modeling.models.SpectralModel.integral`).
+    Gammapy's `~gammapy.modeling.models.SpectralModel.integral` or ``energy_flux``).
 
     Parameters
     ----------
@@ -303,6 +335,8 @@ def plain_integral(model, energy_min, energy_max):
         Model.
     energy_min, energy_max : `~astropy.units.Quantity`
         Energy bins.
+    moment : {0, 1}, optional
+        0 for the integral flux, 1 for the energy flux. Default is 0.
 
     Returns
     -------
@@ -316,12 +350,13 @@ def plain_integral(model, energy_min, energy_max):
         tuple(par.unit.to_string() for par in model.parameters),
         energy_min.to_value(ENERGY_UNIT).tobytes(),
         energy_max.to_value(ENERGY_UNIT).tobytes(),
+        moment,
     )
     if key not in _CHECKED:
         if len(_CHECKED) > 1000:
             _CHECKED.clear()
         try:
-            integral = PlainIntegral(model, energy_min, energy_max)
+            integral = PlainIntegral(model, energy_min, energy_max, moment)
             with np.errstate(all="ignore"):
                 _CHECKED[key] = integral if integral.matches(model, energy_min, energy_max) else None
         except (TypeError, ValueError, u.UnitsError):
@@ -330,5 +365,5 @@ def plain_integral(model, energy_min, energy_max):
 
 
 _CHECKED = {}
-"""The integrals made and checked so far, by model class, parameter units and energy bins (an
+"""The integrals made and checked so far, by model class, parameter units, energy bins and moment (an
 instance holds no parameter value, so one check stands for every model of the same kind)."""

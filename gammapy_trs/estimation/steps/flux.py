@@ -16,7 +16,7 @@ class FluxStep(BinStep):
 
     Errors are propagated to first order from the bin's covariance
     (`~gammapy_trs.utils.fluxes.integral_fluxes`), with the analytic
-    derivatives of the integral flux for Gammapy's common spectral models
+    derivatives of both fluxes for Gammapy's common spectral models
     (`~gammapy_trs.estimation.plain_spectra.PlainIntegral.gradient`); they are
     NaN where the fit failed. With the "ul" step, the fluxes of the model at the upper limit are
     ``flux_ul`` and ``eflux_ul``, also where the fit failed.
@@ -52,13 +52,15 @@ class FluxStep(BinStep):
         if not np.isfinite(context.stat):
             return {}
         spectral = context.model.spectral_model
-        flux = _plain_flux(spectral, self.energy_min, self.energy_max)
+        flux = _plain_flux(spectral, self.energy_min, self.energy_max, moment=0)
         if flux is None:
             return integral_fluxes(spectral, self.energy_min, self.energy_max)
-        eflux, eflux_err = propagate_error(
-            spectral, lambda m: m.energy_flux(self.energy_min, self.energy_max).to(EFLUX_UNIT)
-        )
-        return dict(flux=flux[0], flux_err=flux[1], eflux=eflux, eflux_err=eflux_err)
+        eflux = _plain_flux(spectral, self.energy_min, self.energy_max, moment=1)
+        if eflux is None:
+            eflux = propagate_error(
+                spectral, lambda m: m.energy_flux(self.energy_min, self.energy_max).to(EFLUX_UNIT)
+            )
+        return dict(flux=flux[0], flux_err=flux[1], eflux=eflux[0], eflux_err=eflux[1])
 
     def run_deferred(self, context):
         ul_model = context.shared.get("ul_model")
@@ -68,10 +70,10 @@ class FluxStep(BinStep):
         return dict(flux_ul=flux_ul, eflux_ul=eflux_ul)
 
 
-def _plain_flux(spectral_model, energy_min, energy_max):
-    """Integral flux and its first-order error with the analytic derivatives, or None for a model
-    without a plain integral."""
-    integral = plain_integral(spectral_model, energy_min, energy_max)
+def _plain_flux(spectral_model, energy_min, energy_max, moment):
+    """Integral (``moment=0``) or energy flux (``moment=1``) and its first-order error with the
+    analytic derivatives, or None for a model without a plain integral."""
+    integral = plain_integral(spectral_model, energy_min, energy_max, moment)
     if integral is None:
         return None
     values = spectral_model.parameters.value
@@ -79,4 +81,5 @@ def _plain_flux(spectral_model, energy_min, energy_max):
     error = np.nan
     if covariance is not None:
         error = first_order_error(integral.gradient(values, free)[:, 0], covariance)
-    return float(integral(values)[0]) * FLUX_UNIT, error * FLUX_UNIT
+    unit = (FLUX_UNIT, EFLUX_UNIT)[moment]
+    return float(integral(values)[0]) * unit, error * unit
