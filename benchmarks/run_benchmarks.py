@@ -22,8 +22,10 @@ Sections:
 * ``parallel``: the estimator at n_jobs=1 and n_jobs=2 (multiprocessing) on the
   reference datasets with every step (``--repeat`` runs, each ratio), on the
   plain reference fits and on 200 simulated bins, with the largest relative
-  difference of the tables; and the start-up of the pool (two workers, two
-  empty tasks).
+  difference of the tables; the start-up of the pool (two workers, two
+  empty tasks); and before each run, the machine's ceiling: the speed-up of two
+  processes on a CPU-bound task that sends nothing (on a shared VM it varies
+  from run to run, and bounds the estimator's).
 * ``scale``: 100 and 2,000 simulated bins (no data files): time per bin and
   peak memory (tracemalloc) of the estimator, against the size of its result.
 * ``shared``: 100, 300 and 1,000 simulated bins (no data files): the estimator with
@@ -36,6 +38,7 @@ The reduction, fit and parallel sections need ``$GAMMAPY_DATA``.
 import argparse
 import json
 import logging
+import multiprocessing
 import os
 import platform
 import time
@@ -255,16 +258,37 @@ def _empty_task():
     return None
 
 
+def _cpu_task(n_calls):
+    """Many small numpy calls, as in a fit, with nothing sent or shared: a task that parallelises perfectly."""
+    x = np.linspace(1.0, 2.0, 50)
+    total = 0.0
+    for i in range(n_calls):
+        total += float(np.sum(np.log(x + i)))
+    return total
+
+
+def machine_ceiling(n_calls=60_000):
+    """Speed-up of two processes over one on two copies of `_cpu_task` (workers started beforehand):
+    what this machine gives to perfectly parallel work, at this moment."""
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool.map(_cpu_task, [10, 10], chunksize=1)
+        _, serial = timed(lambda: [_cpu_task(n_calls) for _ in range(2)])
+        _, parallel = timed(pool.map, _cpu_task, [n_calls, n_calls], chunksize=1)
+    return serial / parallel
+
+
 def bench_parallel(repeat=3):
     datasets, intervals = reference_datasets()
     datasets.models = reference_model()
-    every_step = []
+    every_step, ceiling = [], []
     for _ in range(repeat):
+        ceiling.append(machine_ceiling())
         every_step.append(compare_jobs(datasets, intervals, selection_optional="all", compare_to=log_parabola()))
     _, startup = timed(run_tasks, _empty_task, {0: (), 1: ()}, n_jobs=2, backend="multiprocessing")
     return dict(
         reference_every_step=every_step,
         reference_every_step_speedups=[run["speedup"] for run in every_step],
+        machine_ceiling_speedups=ceiling,
         reference_plain=compare_jobs(datasets, intervals),
         simulated_200=compare_jobs(*simulated(200)),
         pool_startup_s=startup,
