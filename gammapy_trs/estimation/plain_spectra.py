@@ -32,6 +32,7 @@ from gammapy.modeling.models import (
     LogParabolaSpectralModel,
     PowerLawSpectralModel,
 )
+from ..utils.fluxes import EFLUX_UNIT, FLUX_UNIT
 
 __all__ = ["LOG_DERIVATIVES", "PLAIN_MODELS", "PlainIntegral", "plain_integral"]
 
@@ -44,8 +45,6 @@ PLAIN_MODELS = (
 """Models evaluated on plain arrays (their ``evaluate`` functions are pure numpy)."""
 
 ENERGY_UNIT = u.TeV
-FLUX_UNIT = u.Unit("cm-2 s-1")
-EFLUX_UNIT = u.Unit("erg cm-2 s-1")
 NDECADE = 100  # the grid of integrate_spectrum's default
 RTOL = 1e-9
 
