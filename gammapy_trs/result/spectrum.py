@@ -54,7 +54,7 @@ class TimeResolvedSpectrum:
         if not data:
             raise ValueError("No per-bin data given.")
         geom = next(iter(data.values())).geom
-        if any(m.geom != geom for m in data.values()):
+        if any(m.geom is not geom and m.geom != geom for m in data.values()):  # comparing geoms compares times
             raise ValueError("All quantities must share one geometry.")
         self._data = dict(data)
         self._models = list(models)
