@@ -247,6 +247,9 @@ class PlainIntegral:
         self.to_flux = (amplitude * ENERGY_UNIT ** (1 + moment)).to((FLUX_UNIT, EFLUX_UNIT)[moment])
         self.amplitude_index = self.names.index("amplitude")
         self.log_derivatives = LOG_DERIVATIVES[cls]
+        # the last result of each method, read-only: the datasets of a bin that share true-energy
+        # edges ask for the same integral with the same values in each evaluation
+        self._last_value = self._last_gradient = None
 
     def _kwargs(self, values):
         return dict(zip(self.names, np.asarray(values, dtype=float) * self.scales))
@@ -267,14 +270,22 @@ class PlainIntegral:
         Returns
         -------
         flux : `~numpy.ndarray`
-            Integral flux of each bin.
+            Integral flux of each bin, read-only (the same array for the same values
+            in consecutive calls).
         """
+        key = np.asarray(values, dtype=float).tobytes()
+        last = self._last_value
+        if last is not None and last[0] == key:
+            return last[1]
         kwargs = self._kwargs(values)
         if self.evaluate_integral is not None:
             flux = self.evaluate_integral(self.energy_min, self.energy_max, **kwargs)
         else:
             flux = self.grid.integral(self._evaluate(kwargs))
-        return np.asarray(flux, dtype=float) * self.to_flux
+        flux = np.asarray(flux, dtype=float) * self.to_flux
+        flux.flags.writeable = False
+        self._last_value = (key, flux)
+        return flux
 
     def gradient(self, values, which=None):
         """Derivatives of the integral in each bin by each parameter, analytic.
@@ -295,9 +306,13 @@ class PlainIntegral:
         -------
         gradient : `~numpy.ndarray`
             Derivatives in cm-2 s-1 (erg cm-2 s-1) per unit of each parameter of ``which``,
-            of shape (number of those parameters, number of bins).
+            of shape (number of those parameters, number of bins), read-only.
         """
         which = np.ones(len(self.names), dtype=bool) if which is None else np.asarray(which, dtype=bool)
+        key = np.asarray(values, dtype=float).tobytes() + which.tobytes()
+        last = self._last_gradient
+        if last is not None and last[0] == key:
+            return last[1]
         kwargs = self._kwargs(values)
         amplitude = kwargs["amplitude"]
         kwargs["amplitude"] = 1.0
@@ -312,7 +327,10 @@ class PlainIntegral:
         by_name = {name: amplitude * derivative for name, derivative in zip(others, derivatives)}
         by_name["amplitude"] = unit_flux
         rows = [np.ravel(by_name[name]) for idx, name in enumerate(self.names) if which[idx]]
-        return np.array(rows).reshape(-1, self.energy_min.size) * (self.scales[which] * self.to_flux)[:, None]
+        gradient = np.array(rows).reshape(-1, self.energy_min.size) * (self.scales[which] * self.to_flux)[:, None]
+        gradient.flags.writeable = False
+        self._last_gradient = (key, gradient)
+        return gradient
 
     def matches(self, model, energy_min, energy_max):
         """Whether it gives Gammapy's integral (energy flux) for the model's current parameter values."""
