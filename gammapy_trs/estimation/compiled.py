@@ -282,10 +282,36 @@ class CompiledStatistic:
             fit gives the largest float, as the statistic does).
         """
         self.ngrad += 1
+        return self._derivatives(factors, with_value=False)[1]
+
+    def value_and_gradient(self, factors):
+        """The total statistic and its gradient, from one evaluation of the predicted counts.
+
+        Parameters
+        ----------
+        factors : `~numpy.ndarray`
+            Factors of the free parameters.
+
+        Returns
+        -------
+        stat : float
+            Total statistic, as `__call__` gives it.
+        gradient : `~numpy.ndarray`
+            Its derivatives, as `gradient` gives them.
+        """
+        self.nfev += 1
+        self.ngrad += 1
+        return self._derivatives(factors, with_value=True)
+
+    def _derivatives(self, factors, with_value):
         values = self.values(factors)
         gradient = np.zeros(len(values))
+        stat = 0.0
         for spectrum in self.spectra:
-            dstat = spectrum.dstat_dmu(spectrum.mu_sig(values))
+            mu_sig = spectrum.mu_sig(values)
+            if with_value:
+                stat += spectrum.stat(mu_sig)
+            dstat = spectrum.dstat_dmu(mu_sig)
             for component in spectrum.components:
                 dmu, positions = component.npred_gradient(values)
                 if component.linked:
@@ -293,7 +319,7 @@ class CompiledStatistic:
                 else:
                     gradient[positions] += dmu @ dstat
         with np.errstate(over="ignore", invalid="ignore"):
-            return np.nan_to_num(gradient * self.scales)
+            return stat, np.nan_to_num(gradient * self.scales)
 
 
 def _compile_spectrum(dataset, state, positions):

@@ -1,4 +1,4 @@
-"""Asymmetric profile-likelihood errors of every fitted parameter (MINOS)."""
+"""Asymmetric profile-likelihood errors of every fitted parameter."""
 
 import logging
 import numpy as np
@@ -14,7 +14,9 @@ log = logging.getLogger(__name__)
 class ErrnErrpStep(BinStep):
     """Asymmetric profile-likelihood errors ``<par>_errn`` and ``<par>_errp`` at ``n_sigma``.
 
-    MINOS intervals that iminuit marks invalid (either side) are NaN, never numbers.
+    The fit's ``confidence``: on the compiled path the ends found by Newton steps
+    (`~gammapy_trs.estimation.profile.profile_interval`), else MINOS's; intervals
+    marked invalid (either side) are NaN, never numbers.
     """
 
     name = "errn-errp"
