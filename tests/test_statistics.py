@@ -12,7 +12,7 @@ from gammapy.stats.utils import ts_to_sigma
 from gammapy.utils.testing import mpl_plot_check
 from gammapy_trs import TimeResolvedSpectrum, TimeResolvedSpectrumEstimator
 from gammapy_trs.utils.fluxes import integral_fluxes
-from gammapy_trs.utils.significance import chi2_significance
+from gammapy_trs.utils.significance import chi2_p_value, chi2_significance
 from conftest import T0, make_intervals, power_law_model
 
 
@@ -126,6 +126,20 @@ def test_chi2_significance():
     assert_allclose(chi2_significance(20.0, 3), ts_to_sigma(20.0, df=3))
     assert_allclose(chi2_significance(1e4, 1), 100.0)
     assert chi2_significance(-1.0, 1) == 0
+
+
+@pytest.mark.parametrize("dof", [1, 2, 5, 24])
+def test_chi2_significance_and_p_value_are_gammapy_and_scipy_numbers(dof):
+    """Bit for bit: Gammapy's ts_to_sigma (scipy's non-central chi-square, zero non-centrality)
+    and scipy.stats.chi2.sf, from 0 to where the p-value underflows."""
+    from scipy.stats import chi2
+
+    for value in np.concatenate([[0.0, 1e-8], np.geomspace(1e-3, 1400, 200)]):
+        assert chi2_p_value(value, dof) == chi2.sf(value, dof)
+        expected = ts_to_sigma(value, df=dof)
+        if np.isfinite(expected):
+            assert chi2_significance(value, dof) == expected, value
+    assert chi2_p_value(-3.0, dof) == 1.0
 
 
 def test_to_lightcurve(result):

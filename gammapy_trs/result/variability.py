@@ -14,7 +14,7 @@ import numpy as np
 import astropy.units as u
 from scipy import stats
 from gammapy.stats import compute_fvar
-from ..utils.significance import chi2_significance
+from ..utils.significance import chi2_p_value, chi2_significance
 
 __all__ = ["usable_bins", "variability", "correlation", "likelihood_ratio"]
 
@@ -102,7 +102,7 @@ def variability(spectrum, name, exclude_ul=True):
     return dict(
         chi2=chi2,
         dof=dof,
-        p_value=float(stats.chi2.sf(chi2, dof)),
+        p_value=chi2_p_value(chi2, dof),
         significance=chi2_significance(chi2, dof),
         mean=mean * unit,
         mean_err=np.sqrt(1 / np.sum(weights)) * unit,
@@ -233,7 +233,7 @@ def likelihood_ratio(first, second, atol="1e-6 s"):
     return dict(
         ts=ts,
         dof=dof,
-        p_value=float(stats.chi2.sf(max(ts, 0.0), dof)),
+        p_value=chi2_p_value(ts, dof),
         significance=chi2_significance(ts, dof),
         n_bins=int(mask.sum()),
         n_excluded=int(mask.size - mask.sum()),

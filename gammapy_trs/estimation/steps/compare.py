@@ -1,10 +1,9 @@
 """Likelihood-ratio test of the source model against a nested alternative (``compare_to``)."""
 
 import numpy as np
-from scipy.stats import chi2
 from gammapy.modeling.models import SkyModel
 from ...result.quantities import QuantityInfo
-from ...utils.significance import chi2_significance
+from ...utils.significance import chi2_p_value, chi2_significance
 from ..fast_statistic import copy_for_fit, copy_models
 from .base import BinStep
 
@@ -97,6 +96,21 @@ class CompareStep(BinStep):
         self.dof = len(self.alternative.parameters.free_parameters) - len(
             setup.source_model.parameters.free_parameters
         )
+        self._start = None
+
+    def _start_model(self, fitted):
+        """The alternative at its given values, then started from the bin's best fit.
+
+        One copy of the alternative is made per run and reset in each bin (its
+        values, scales and errors: what a fit changes), at a fraction of a copy's
+        cost.
+        """
+        if self._start is None:
+            self._start = copy_models([self.alternative])[0]
+        for par, given in zip(self._start.parameters, self.alternative.parameters):
+            par.reset_autoscale()  # the fits scale the parameters again
+            par.value, par.error = given.value, given.error
+        return start_from_nested(self._start, fitted)
 
     @classmethod
     def is_active(cls, setup):
@@ -118,7 +132,7 @@ class CompareStep(BinStep):
 
     def run(self, context):
         datasets, source = context.datasets, context.source
-        start = start_from_nested(copy_models([self.alternative])[0], context.model)
+        start = self._start_model(context.model)
         replaced = getattr(context.fit, "optimize_replaced", None)
         outcome = replaced(datasets, source, start) if replaced is not None else None
         if outcome is None:  # fitted on copies of the datasets
@@ -130,7 +144,7 @@ class CompareStep(BinStep):
         return dict(
             compare_stat=stat_alt,
             compare_ts=ts,
-            compare_p_value=float(chi2.sf(max(ts, 0.0), self.dof)),
+            compare_p_value=chi2_p_value(ts, self.dof),
             compare_sigma=chi2_significance(ts, self.dof),
             compare_success=success,
         )
