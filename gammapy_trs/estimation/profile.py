@@ -17,8 +17,8 @@ quasi-Newton (BFGS) updates from the gradients along the way; the first
 point is the end of the interval of that quadratic model. Two to four
 evaluations of the statistic and its gradient per side usually suffice. An
 end is accepted only where both equations hold to the tolerances (the
-statistic within ``tol_stat`` of its level, the expected decrease of a
-conditional minimisation below ``tol_profile``). A step to where the
+statistic within `TOL_STAT` of its level, the expected decrease of a
+conditional minimisation below `TOL_PROFILE`). A step to where the
 statistic is not finite is halved; a step outside a parameter's limits, a
 lower minimum, a non-convex model or no convergence give None, and the
 caller uses MINOS.
@@ -41,6 +41,7 @@ TOL_PROFILE = 1e-3
 """Largest expected decrease of the statistic in a minimisation over the other parameters."""
 
 MAX_ITERATIONS = 12
+"""Largest number of evaluations for one end (then MINOS)."""
 
 
 def _end(value_and_gradient, minimum, stat_min, covariance, idx, side, n_sigma, limits):

@@ -1,15 +1,15 @@
 """Newton steps on a statistic with an analytic gradient: a warm-started minimiser and its tools.
 
 MIGRAD begins each fit by estimating second derivatives from values of the
-statistic (Gammapy's strategy 1), then follows the gradient; for a fit that
+statistic (Gammapy's strategy 1), then follows the gradient: for a fit that
 starts next to its minimum (the alternative model of a likelihood-ratio test,
-started from the nested model's best fit) that beginning is most of its cost
-(about 56 evaluations for a log-parabola bin of the PKS 2155-304 night).
-`minimize` instead takes the Hessian from differences of the analytic
-gradient (one gradient per parameter) and Newton steps with a backtracking
-line search and BFGS updates, and stops where the expected distance to the
-minimum (``edm``, as MIGRAD's) is below ``tol``, by default a twentieth of
-MIGRAD's with Gammapy's settings. It gives None where it does not get there:
+started from the nested model's best fit) about 56 evaluations per
+log-parabola bin of the PKS 2155-304 night. `minimize` instead takes the
+Hessian from forward differences of the analytic gradient (one gradient per
+parameter), then Newton steps with a backtracking line search and BFGS
+updates (8.7 evaluations per bin on that night), and stops where the
+expected distance to the minimum (``edm``, as MIGRAD's) is below ``tol``, by
+default a twentieth of MIGRAD's with Gammapy's settings. It gives None where it does not get there:
 a step outside a parameter's limits, a Hessian that is not positive
 definite, a value that is not finite, or too many steps; the caller then
 runs MIGRAD.
@@ -25,6 +25,7 @@ EDM_TOLERANCE = 1e-5
 ``tol=0.1`` stops at 2e-4)."""
 
 MAX_STEPS = 20
+"""Largest number of Newton steps (then MIGRAD)."""
 
 
 def bfgs_update(hessian, step, change):
