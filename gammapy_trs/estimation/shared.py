@@ -17,6 +17,7 @@ from scipy.optimize import brentq
 from gammapy.datasets import Datasets
 from ..utils.parameters import SourceParameters
 from ..utils.numerics import optimiser_numerics
+from .fast_fit import fast_fit
 from .fast_statistic import copy_for_fit
 from .runner import run_tasks
 
@@ -349,7 +350,12 @@ class SharedParameters:
 
     @classmethod
     def fit(cls, groups, source_model, parameters, names, fit, n_jobs=None, backend=None, n_sigma=None):
-        """Fit the named shared parameters (see `fit_shared_parameters`)."""
+        """Fit the named shared parameters (see `fit_shared_parameters`).
+
+        The conditional fits of the bins run on the compiled statistic where
+        they can, as the per-bin fits do (`~gammapy_trs.estimation.fast_fit.fast_fit`).
+        """
+        fit = fast_fit(fit)
         unknown = [name for name in names if name not in parameters.names]
         if unknown:
             raise ValueError(
