@@ -142,6 +142,13 @@ def test_chi2_significance_and_p_value_are_gammapy_and_scipy_numbers(dof):
     assert chi2_p_value(-3.0, dof) == 1.0
 
 
+def test_chi2_p_value_without_degrees_of_freedom_is_nan():
+    from scipy.stats import chi2
+
+    assert np.isnan(chi2_p_value(1.0, 0)) and np.isnan(chi2.sf(1.0, 0))
+    assert chi2_significance(4.0, 0) == 2.0  # the underflow fallback, as with ts_to_sigma
+
+
 def test_to_lightcurve(result):
     lightcurve = result.to_lightcurve()
     assert isinstance(lightcurve, FluxPoints)

@@ -19,8 +19,10 @@ def chi2_p_value(chi2, dof):
     Returns
     -------
     p_value : float
-        P-value.
+        P-value (NaN for no degrees of freedom, as scipy's).
     """
+    if not dof > 0:
+        return np.nan
     return float(chdtrc(dof, max(float(chi2), 0.0)))
 
 
