@@ -172,3 +172,20 @@ def test_compare_fit_by_newton_steps_equals_migrad(flare_datasets):
         else:
             assert start.spectral_model.beta.value <= beta_max
     assert CompiledStatistic.build(datasets) is not None  # the datasets stay at their fit
+
+
+def test_fast_fit_runs_migrad_on_values_where_it_fails_with_the_gradient(flare_datasets, monkeypatch):
+    """A gradient on which MIGRAD fails (here NaN; in faint bins, at a kink of the WStat where it
+    jumps): the fit runs again from the start on the statistic's values, Gammapy's minimum."""
+    models = [SkyModel(spectral_model=SPECTRAL_MODELS["power-law"](), name="source")]
+    reference = copy_for_fit(flare_datasets[:2], models=models)
+    expected = Fit().optimize(reference)
+    monkeypatch.setattr(CompiledStatistic, "gradient", lambda self, factors: np.full(len(factors), np.nan))
+    datasets = copy_for_fit(flare_datasets[:2], models=models)
+    result = FastFit().optimize(datasets)
+    assert result.success and expected.success
+    assert result.minuit.ngrad == 0  # the retry, on values
+    assert_allclose(result.total_stat, expected.total_stat, rtol=1e-6)
+    for par in datasets.models.parameters.free_parameters:
+        reference_par = reference.models.parameters[par.name]
+        assert_allclose(par.value, reference_par.value, rtol=1e-3, err_msg=par.name)

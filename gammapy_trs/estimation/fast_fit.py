@@ -62,6 +62,8 @@ class FastFit(Fit):
 
     Differences from `~gammapy.modeling.Fit` on the compiled path:
 
+    * where MIGRAD with the gradient fails (e.g. at a kink of the WStat), it
+      runs again from the start on the statistic's values, as Gammapy's;
     * the `~gammapy.modeling.fit.OptimizeResult` holds the datasets' models,
       not a copy of them at the best fit (nothing in a fit needs the copy);
     * ``confidence`` starts from the last minimum found on the same
@@ -193,6 +195,12 @@ class FastFit(Fit):
 
         minuit = self._make_minuit(compiled, settings)
         minuit.migrad(**settings["migrad_opts"])
+        if not minuit.valid:
+            # e.g. the kink of the WStat at zero signal in bins without ON and OFF counts, where
+            # the gradient jumps: MIGRAD again from the start on the statistic's values, as Gammapy's
+            retry = self._make_minuit(compiled, settings, gradient=False)
+            retry.migrad(**settings["migrad_opts"])
+            minuit = retry if retry.valid else minuit
         compiled.parameters.set_parameter_factors(minuit.values)
         parameters.check_limits()
         datasets.fast_fit_minimum = (_status(datasets), compiled, minuit)
