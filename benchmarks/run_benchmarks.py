@@ -23,9 +23,12 @@ Sections:
   reference datasets with every step (``--repeat`` runs, each ratio), on the
   plain reference fits and on 200 simulated bins, with the largest relative
   difference of the tables; the start-up of the pool (two workers, two
-  empty tasks); and before each run, the machine's ceiling: the speed-up of two
-  processes on a CPU-bound task that sends nothing (on a shared VM it varies
-  from run to run, and bounds the estimator's).
+  empty tasks); and before each run, two ceilings: the machine's, the speed-up
+  of two processes on a CPU-bound task that sends nothing, and the work's, the
+  speed-up of two independent processes that each run half of the same bins
+  (even and odd) at n_jobs=1 on data they inherit; ``efficiency`` is each
+  run's speed-up over its work ceiling (on a shared VM both ceilings vary from
+  run to run, and bound the estimator's).
 * ``scale``: 100 and 2,000 simulated bins (no data files): time per bin and
   peak memory (tracemalloc) of the estimator, against the size of its result.
 * ``shared``: 100, 300 and 1,000 simulated bins (no data files): the estimator with
@@ -277,18 +280,55 @@ def machine_ceiling(n_calls=60_000):
     return serial / parallel
 
 
+_HALVES = {}
+"""The two halves of the work of `work_ceiling`, inherited by its forked workers."""
+
+
+def _run_half(index):
+    estimator, datasets = _HALVES[index]
+    return timed(estimator.run, datasets)[1]
+
+
+def work_ceiling(datasets, intervals, **options):
+    """Speed-up of two processes over one on the estimator's own work, split into its even and odd
+    bins, each half run at n_jobs=1 by a worker started beforehand that inherits its data: nothing is
+    sent, nothing is shared, no pool schedules the bins. It bounds what any scheduling of these bins
+    on this machine can give, at this moment."""
+    for half in (0, 1):
+        estimator = TimeResolvedSpectrumEstimator(time_intervals=intervals[half::2], n_jobs=1, **options)
+        _HALVES[half] = estimator, datasets
+    serial = sum(_run_half(half) for half in (0, 1))
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool.map(_empty_task_index, [0, 1], chunksize=1)
+        start = time.perf_counter()
+        pool.map(_run_half, [0, 1], chunksize=1)
+        parallel = time.perf_counter() - start
+    _HALVES.clear()
+    return dict(serial_s=serial, parallel_s=parallel, speedup=serial / parallel)
+
+
+def _empty_task_index(index):
+    return index
+
+
 def bench_parallel(repeat=3):
     datasets, intervals = reference_datasets()
     datasets.models = reference_model()
-    every_step, ceiling = [], []
+    options = dict(selection_optional="all", compare_to=log_parabola())
+    every_step, ceiling, work = [], [], []
     for _ in range(repeat):
         ceiling.append(machine_ceiling())
-        every_step.append(compare_jobs(datasets, intervals, selection_optional="all", compare_to=log_parabola()))
+        work.append(work_ceiling(datasets, intervals, **options))
+        every_step.append(compare_jobs(datasets, intervals, **options))
     _, startup = timed(run_tasks, _empty_task, {0: (), 1: ()}, n_jobs=2, backend="multiprocessing")
+    speedups = [run["speedup"] for run in every_step]
     return dict(
         reference_every_step=every_step,
-        reference_every_step_speedups=[run["speedup"] for run in every_step],
+        reference_every_step_speedups=speedups,
         machine_ceiling_speedups=ceiling,
+        work_ceiling=work,
+        work_ceiling_speedups=[run["speedup"] for run in work],
+        efficiency=[s / w["speedup"] for s, w in zip(speedups, work)],
         reference_plain=compare_jobs(datasets, intervals),
         simulated_200=compare_jobs(*simulated(200)),
         pool_startup_s=startup,
