@@ -23,6 +23,7 @@ import astropy.units as u
 from astropy.time import Time
 from scipy import stats
 from gammapy.datasets import Datasets
+from gammapy.maps import MapAxis
 from gammapy.modeling import Fit
 from gammapy.modeling.models import PowerLawSpectralModel, SkyModel
 from gammapy_trs import TimeResolvedSpectrumEstimator
@@ -67,13 +68,24 @@ def _at_bound(par):
     return min(par.value - par.min, par.max - par.value) < 1e-3 * (par.max - par.min)
 
 
+def merged_energy_bins(datasets, n_energy_bins):
+    """The datasets with their energy bins merged into ``n_energy_bins`` over the same range (the same counts)."""
+    axis = datasets[0].counts.geom.axes["energy"]
+    coarse = MapAxis.from_energy_bounds(axis.edges[0], axis.edges[-1], nbin=n_energy_bins)
+    merged = Datasets([dataset.resample_energy_axis(coarse, name=dataset.name) for dataset in datasets])
+    merged.models = datasets.models
+    return merged
+
+
 def shared_pull(args):
     """Pulls of the shared index of one flare (constant index 3) and of the index fitted to its
     datasets stacked (NaN where that fit failed or stopped at a bound), and its excess counts."""
-    seed, n_bins, peak_range, alpha = args
+    seed, n_bins, peak_range, alpha, n_energy_bins = args
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
     datasets, intervals = flare(seed, n_bins, 0.0, peak_range, alpha)
+    if n_energy_bins is not None:
+        datasets = merged_energy_bins(datasets, n_energy_bins)
     result = TimeResolvedSpectrumEstimator(time_intervals=intervals, shared_parameters=["index"]).run(datasets)
     shared = result.shared_parameters
     stacked = Datasets([datasets.stack_reduce(name="stacked")])
@@ -138,13 +150,18 @@ def main():
         "--pulls-only", type=float, nargs=2, metavar=("PEAK_MIN", "PEAK_MAX"),
         help="Only the shared-index pulls, of flares with peaks in this amplitude range (TeV-1 cm-2 s-1).",
     )
+    parser.add_argument(
+        "--energy-bins", type=int,
+        help="With --pulls-only: merge the 10 energy bins of the simulated spectra into this many. Default is None.",
+    )
     args = parser.parse_args()
     if args.pulls_only:
-        tasks = [(i, args.n_bins, tuple(args.pulls_only), args.alpha) for i in range(args.n_flares)]
+        tasks = [(i, args.n_bins, tuple(args.pulls_only), args.alpha, args.energy_bins) for i in range(args.n_flares)]
         with multiprocessing.get_context("fork").Pool(args.n_jobs) as pool:
             rows = np.array(pool.map(shared_pull, tasks))
         pull, stacked, excess = rows.T
-        print(f"{args.n_flares} flares, peaks {args.pulls_only}, alpha {args.alpha}, "
+        energy_bins = "" if args.energy_bins is None else f", {args.energy_bins} energy bins"
+        print(f"{args.n_flares} flares, peaks {args.pulls_only}, alpha {args.alpha}{energy_bins}, "
               f"median excess {np.median(excess):.0f} counts:")
         print(f"  shared index pulls {summary(pull)}")
         print(f"  pulls of the index fitted to the stacked datasets {summary(stacked)}")
