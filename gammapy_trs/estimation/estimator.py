@@ -113,10 +113,10 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         (`~gammapy_trs.estimation.shared.fit_shared_parameters`). The result's
         `~gammapy_trs.TimeResolvedSpectrum.shared_parameters` holds their values
         and errors (and profile errors with "errn-errp"); the per-bin values are
-        fitted with them fixed at the best fit. Over many faint bins (a few
-        tens of excess counts each) the maximum likelihood of a shared value is
-        biased, by about 0.1 sigma over ten such bins and more over more bins
-        (see the statistics page of the docs). Default is None, none.
+        fitted with them fixed at the best fit. Over faint bins (a few tens of
+        excess counts each) the maximum likelihood of a shared value is biased,
+        by about 0.2 sigma over ten such bins and more over more bins (see the
+        statistics page of the docs). Default is None, none.
 
     Examples
     --------
