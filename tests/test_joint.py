@@ -80,10 +80,34 @@ def test_shared_parameters_in_every_format(shared_result, tmp_path):
         shared_result.write(tmp_path / name)
         read = TimeResolvedSpectrum.read(tmp_path / name)
         assert read.shared_parameters.colnames == shared_result.shared_parameters.colnames
-        for column in ("value", "error", "errn", "errp"):
+        for column in ("value", "error", "errn", "errp", "value_stacked", "error_stacked"):
             assert_allclose(read.shared_parameters[column], shared_result.shared_parameters[column])
         assert list(read.shared_parameters["name"]) == ["index"]
-    assert "index = 3.08 +- 0.042" in str(shared_result)
+    assert "index = 3.08 +- 0.042 (stacked: 3.081 +- 0.042)" in str(shared_result)
+
+
+def test_shared_parameters_with_the_stacked_fit(constant, shared_result):
+    """The ``_stacked`` columns are Gammapy's fit of the bins' datasets stacked; NaN where that fit fails."""
+    stacked = Datasets([constant.stack_reduce(name="stacked")])
+    stacked.models = power_law_model()
+    assert Fit().run(stacked).success
+    index = stacked.models[0].spectral_model.index
+    table = shared_result.shared_parameters
+    assert_allclose(table["value_stacked"][0], index.value, atol=0.01 * index.error)
+    assert_allclose(table["error_stacked"][0], index.error, rtol=0.01)
+
+    class StackedFitFails(Fit):
+        def run(self, datasets):
+            if datasets.names == ["all-bins"]:
+                raise RuntimeError("no convergence")
+            return super().run(datasets)
+
+    estimator = TimeResolvedSpectrumEstimator(
+        time_intervals=INTERVALS, shared_parameters=["index"], fit=StackedFitFails()
+    )
+    failed = estimator.run(constant).shared_parameters
+    assert np.isnan(failed["value_stacked"][0]) and np.isnan(failed["error_stacked"][0])
+    assert_allclose(failed["value"][0], table["value"][0], atol=0.01 * table["error"][0])
 
 
 def test_likelihood_ratio_of_constant_and_varying_index(constant):

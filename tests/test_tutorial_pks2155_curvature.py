@@ -15,6 +15,7 @@ def test_pks2155_curvature_notebook(tmp_path):
         {
             "shared": "[shared.shared_parameters['name'][0], float(shared.shared_parameters['value'][0]), "
             "float(shared.shared_parameters['error'][0])]",
+            "stacked": "[float(shared.shared_parameters[c][0]) for c in ('value_stacked', 'error_stacked')]",
             "lrt_beta": "[lrt_beta['dof'], lrt_beta['ts']]",
             "lrt_alpha": "[lrt_alpha['dof'], lrt_alpha['ts'], lrt_alpha['significance']]",
             "states": "[list(states.table['beta']), list(states.table['beta_err'])]",
@@ -25,6 +26,9 @@ def test_pks2155_curvature_notebook(tmp_path):
     # a direct joint fit of the 24 bins (73 parameters, 10 minutes) gives 0.4714 +- 0.0636
     assert_allclose(value, 0.4714, atol=0.002)
     assert_allclose(error, 0.0636, atol=0.001)
+    # the 24 bins stacked, one log-parabola fitted
+    assert_allclose(values["stacked"][0], 0.4375, atol=0.002)
+    assert_allclose(values["stacked"][1], 0.0554, atol=0.001)
     assert values["lrt_beta"][0] == 23 and values["lrt_alpha"][0] == 23
     assert_allclose(values["lrt_beta"][1], 17.93, atol=0.05)
     assert_allclose(values["lrt_alpha"][1], 55.83, atol=0.1)

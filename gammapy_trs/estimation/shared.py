@@ -27,7 +27,7 @@ __all__ = [
     "conditional_stat",
     "fit_shared_parameters",
     "profile_bounds",
-    "stacked_start",
+    "stacked_fit",
 ]
 
 log = logging.getLogger(__name__)
@@ -267,21 +267,31 @@ def _newton_step(gradient, hessian, max_step):
 
 
 @optimiser_numerics()
-def stacked_start(groups, source_model, shared, fit):
-    """Start values and errors of the shared parameters: a fit of all bins' datasets stacked (or joint)."""
+def stacked_fit(groups, source_model, shared, fit):
+    """The shared parameters fitted to all bins' datasets stacked (jointly where they do not stack).
+
+    Returns
+    -------
+    values, errors : list of float
+        Values and errors of the shared parameters.
+    success : bool
+        Whether the fit and its covariance succeeded; where they did not, the
+        values and errors serve as start values and first steps only.
+    """
     datasets = Datasets([d for group in groups for d in group])
     try:
         copies = copy_for_fit([datasets.stack_reduce(name="all-bins")], models=[source_model])
     except Exception:  # noqa: BLE001 -- e.g. datasets of different geometries
         copies = copy_for_fit(datasets)
     try:
-        fit.run(copies)
-    except Exception:  # noqa: BLE001 -- the covariance of a poor fit: only the values are used
-        pass
+        success = bool(fit.run(copies).success)
+    except Exception as error:  # noqa: BLE001 -- the covariance of a poor fit: only the values are used
+        log.debug(f"Fit of the stacked bins failed: {error!r}")
+        success = False
     model = copies.models[source_model.name]
     values = [float(model.parameters[idx].value) for idx in shared]
     errors = [float(model.parameters[idx].error) for idx in shared]
-    return values, errors
+    return values, errors, success
 
 
 def profile_bounds(groups, source, shared, best, fit, n_sigma, n_jobs=None, backend=None):
@@ -335,7 +345,11 @@ class SharedParameters:
     parameters : `~gammapy_trs.utils.parameters.SourceParameters`
         Its free parameters (the per-bin ones).
     table : `~astropy.table.Table`
-        ``name``, ``value``, ``error``, ``errn``, ``errp`` and ``unit`` of each shared parameter.
+        ``name``, ``value``, ``error``, ``errn``, ``errp``, ``value_stacked``,
+        ``error_stacked`` and ``unit`` of each shared parameter: the ``_stacked``
+        columns are those of one fit of all bins' datasets stacked (NaN where it
+        failed): where only the normalisation varies between bins, the estimate
+        to quote beside the shared value over many faint bins.
     meta : dict
         ``n_shared``, ``stat_joint`` (from the shared fit), ``shared_success``,
         ``shared_iterations`` and ``n_bins_joint`` (bins in the joint likelihood).
@@ -365,13 +379,13 @@ class SharedParameters:
         if len(names) == len(parameters.names):
             raise ValueError("shared_parameters cannot be every free parameter: nothing would vary.")
         shared = [parameters.names[name] for name in names]
-        start, scale = stacked_start(groups, source_model, shared, fit)
+        stacked_values, stacked_errors, stacked_success = stacked_fit(groups, source_model, shared, fit)
         log.info(f"Fitting the shared parameters {names} over {len(groups)} bins.")
         pars = [source_model.parameters[idx] for idx in shared]
         bounds = ([par.min for par in pars], [par.max for par in pars])
-        start = np.clip(start, np.nan_to_num(bounds[0], nan=-np.inf), np.nan_to_num(bounds[1], nan=np.inf))
+        start = np.clip(stacked_values, np.nan_to_num(bounds[0], nan=-np.inf), np.nan_to_num(bounds[1], nan=np.inf))
         best = fit_shared_parameters(
-            groups, source_model.name, shared, start, fit, n_jobs, backend, bounds=bounds, scale=scale
+            groups, source_model.name, shared, start, fit, n_jobs, backend, bounds=bounds, scale=stacked_errors
         )
         errn = errp = np.full(len(names), np.nan)
         if n_sigma is not None:
@@ -382,6 +396,7 @@ class SharedParameters:
         for idx, value in zip(shared, best.values):
             model.parameters[idx].value = value
             model.parameters[idx].frozen = True
+        stacked = np.where(stacked_success, [stacked_values, stacked_errors], np.nan)
         table = Table(
             dict(
                 name=names,
@@ -389,6 +404,8 @@ class SharedParameters:
                 error=best.errors,
                 errn=errn,
                 errp=errp,
+                value_stacked=stacked[0],
+                error_stacked=stacked[1],
                 unit=[str(source_model.parameters[idx].unit) for idx in shared],
             )
         )

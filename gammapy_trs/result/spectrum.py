@@ -42,7 +42,7 @@ class TimeResolvedSpectrum:
         `~gammapy_trs.result.quantities.CORE_QUANTITIES` only.
     shared_parameters : `~astropy.table.Table`, optional
         Parameters shared by all bins (``name``, ``value``, ``error``, ``errn``,
-        ``errp``, ``unit``). Default is None, none.
+        ``errp``, ``value_stacked``, ``error_stacked``, ``unit``). Default is None, none.
     sed : `~astropy.table.Table`, optional
         Flux points of each bin (the "sed" step), one row per bin, see
         `~gammapy_trs.result.sed.sed_table`. Default is None, none.
@@ -154,8 +154,14 @@ class TimeResolvedSpectrum:
 
     @property
     def shared_parameters(self):
-        """Parameters shared by all bins, an `~astropy.table.Table` (``name``, ``value``,
-        ``error``, ``errn``, ``errp``, ``unit``), or None."""
+        """Parameters shared by all bins, an `~astropy.table.Table`, or None.
+
+        Columns: ``name``, ``value`` and ``error`` (the joint likelihood of all
+        bins), ``errn`` and ``errp`` (its profile, with "errn-errp"),
+        ``value_stacked`` and ``error_stacked`` (one fit of all bins' datasets
+        stacked, NaN where it failed) and ``unit``. Files written before the
+        ``_stacked`` columns existed are read without them.
+        """
         return None if self._shared is None else self._shared.copy()
 
     @property
@@ -548,10 +554,14 @@ class TimeResolvedSpectrum:
     def _shared_summary(self):
         if self._shared is None:
             return "-"
-        return ", ".join(
-            f"{row['name']} = {row['value']:.4g} +- {row['error']:.2g} {row['unit']}".rstrip()
-            for row in self._shared
-        )
+        return ", ".join(self._shared_text(row) for row in self._shared)
+
+    @staticmethod
+    def _shared_text(row):
+        text = f"{row['name']} = {row['value']:.4g} +- {row['error']:.2g} {row['unit']}".rstrip()
+        if "value_stacked" in row.colnames and np.isfinite(row["value_stacked"]):
+            text += f" (stacked: {row['value_stacked']:.4g} +- {row['error_stacked']:.2g})"
+        return text
 
     def _repr_html_(self):
         return f"<pre>{html.escape(str(self))}</pre>" + self.to_table()._repr_html_()
