@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import astropy.units as u
 from numpy.testing import assert_allclose
 from gammapy.datasets import Datasets
 from gammapy.modeling import Fit
@@ -180,6 +181,11 @@ def test_flux_states(tmp_path):
     read = FluxStates.read(tmp_path / "states.ecsv")
     assert_allclose(read.table["index"], states.table["index"])
     assert read.parameter_names == ["index", "amplitude"]
+    # an energy range given as quantities: the states' fluxes in it
+    wide = fit_flux_states(result, datasets, n_states=3, energy_min=0.4 * u.TeV, energy_max=20 * u.TeV)
+    assert wide.table.meta["ENERGY_RANGE"] == "0.4 TeV-20.0 TeV"
+    model = wide.models[2].spectral_model
+    assert_allclose(wide.table["flux"][2], model.integral(0.4 * u.TeV, 20 * u.TeV).to_value(wide.table["flux"].unit))
 
 
 from test_config import demo_config, demo_store  # noqa: E402,F401 -- the fixture

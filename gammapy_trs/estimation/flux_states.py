@@ -153,8 +153,8 @@ def fit_flux_states(
         One row per state, faintest first.
     """
     fit = Fit() if fit is None else fit
-    energy_min = u.Quantity(energy_min or spectrum.meta.get("energy_min", "1 TeV"))
-    energy_max = u.Quantity(energy_max or spectrum.meta.get("energy_max", "10 TeV"))
+    energy_min = u.Quantity(spectrum.meta.get("energy_min", "1 TeV") if energy_min is None else energy_min)
+    energy_max = u.Quantity(spectrum.meta.get("energy_max", "10 TeV") if energy_max is None else energy_max)
     flux, flux_err = _bin_fluxes(spectrum, energy_min, energy_max)
     axis = spectrum.time_axis
     time = (axis.time_mid - axis.time_min[0]).to_value(u.s)

@@ -111,7 +111,8 @@ def simulate_onoff_datasets(
     if len(models) != n_bins:
         raise ValueError(f"Got {len(models)} spectral models for {n_bins} time intervals.")
 
-    energy_axis = energy_axis or MapAxis.from_energy_bounds("0.4 TeV", "20 TeV", nbin=10)
+    if energy_axis is None:
+        energy_axis = MapAxis.from_energy_bounds("0.4 TeV", "20 TeV", nbin=10)
     energy_axis_true = energy_axis_true or MapAxis.from_energy_bounds(
         "0.1 TeV", "40 TeV", nbin=20, name="energy_true"
     )
