@@ -19,6 +19,7 @@ def test_pks2155_curvature_notebook(tmp_path):
             "lrt_beta": "[lrt_beta['dof'], lrt_beta['ts']]",
             "lrt_alpha": "[lrt_alpha['dof'], lrt_alpha['ts'], lrt_alpha['significance']]",
             "states": "[list(states.table['beta']), list(states.table['beta_err'])]",
+            "blocks": "[list(blocks.table['bins']), list(blocks.table['beta']), list(blocks.table['beta_err'])]",
         },
     )
     name, value, error = values["shared"]
@@ -36,3 +37,7 @@ def test_pks2155_curvature_notebook(tmp_path):
     beta, beta_err = values["states"]
     assert_allclose(beta, [0.402, 0.510, 0.367], atol=0.002)
     assert_allclose(beta_err, [0.174, 0.120, 0.067], atol=0.002)
+    bins, beta, beta_err = values["blocks"]
+    assert bins == ["11,12,13,14,15,16,17,18,19,20,21,22,23", "0,1", "7,8,9,10", "2,3,4,5,6"]
+    assert_allclose(beta, [0.427, -0.057, 0.289, 0.350], atol=0.002)
+    assert_allclose(beta_err, [0.119, 0.233, 0.104, 0.075], atol=0.002)
