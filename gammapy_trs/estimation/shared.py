@@ -25,6 +25,7 @@ __all__ = [
     "SharedFitResult",
     "SharedParameters",
     "conditional_stat",
+    "conditional_stats",
     "fit_shared_parameters",
     "profile_bounds",
     "stacked_fit",
@@ -66,7 +67,6 @@ class SharedFitResult:
         return np.sqrt(np.diag(self.covariance))
 
 
-@optimiser_numerics()
 def conditional_stat(datasets, source, shared, values, start, fit):
     """One bin's best statistic with the shared parameters fixed: ``(success, stat, values)``.
 
@@ -85,15 +85,34 @@ def conditional_stat(datasets, source, shared, values, start, fit):
     fit : `~gammapy.modeling.Fit`
         Fit instance.
     """
+    return conditional_stats(datasets, source, shared, [values], start, fit)[0]
+
+
+@optimiser_numerics()
+def conditional_stats(datasets, source, shared, points, start, fit):
+    """One bin's best statistic at each point of the shared parameters, a list of ``(success, stat, values)``.
+
+    One copy of the bin's datasets serves every point; the fit at each starts
+    from ``start`` (see `conditional_stat`), so that each result is that of a
+    fit of its own.
+    """
     copies = copy_for_fit(datasets)
     model = copies.models[source]
-    for idx, value in zip(shared, values):
-        model.parameters[idx].value, model.parameters[idx].frozen = value, True
+    for idx in shared:
+        model.parameters[idx].frozen = True
     free = copies.models.parameters.free_parameters
+    initial = [par.value for par in free]
     if start is not None and len(start) == len(free):
-        for par, value in zip(free, start):
-            if np.isfinite(value):
-                par.value = value
+        initial = [value if np.isfinite(value) else default for value, default in zip(start, initial)]
+    return [_conditional_fit(copies, model, shared, point, initial, fit) for point in points]
+
+
+def _conditional_fit(copies, model, shared, values, initial, fit):
+    for idx, value in zip(shared, values):
+        model.parameters[idx].value = value
+    free = copies.models.parameters.free_parameters
+    for par, value in zip(free, initial):
+        par.value = value
     try:
         result = fit.optimize(copies)
     except Exception as error:  # noqa: BLE001 -- a bin that cannot be fitted is left out
@@ -105,20 +124,16 @@ def conditional_stat(datasets, source, shared, values, start, fit):
 
 
 def _profiles(groups, source, shared, points, starts, fit, n_jobs, backend):
-    """Each bin's conditional statistic at each point: ``(success, stat, values)`` arrays."""
+    """Each bin's conditional statistic at each point: ``(success, stat, values)`` arrays
+    (one task per bin for all points)."""
     tasks = {
-        (k, i): (group, source, shared, list(point), starts[i], fit)
-        for k, point in enumerate(points)
+        i: (group, source, shared, [list(point) for point in points], starts[i], fit)
         for i, group in enumerate(groups)
     }
-    keys = list(tasks)
-    flat = run_tasks(
-        conditional_stat, dict(enumerate(tasks.values())), n_jobs=n_jobs, backend=backend, task_name="Shared fit"
-    )
-    results = {keys[j]: flat[j] for j in range(len(keys))}
-    success = np.array([[results[(k, i)][0] for i in range(len(groups))] for k in range(len(points))])
-    stat = np.array([[results[(k, i)][1] for i in range(len(groups))] for k in range(len(points))])
-    values = [results[(0, i)][2] for i in range(len(groups))]
+    results = run_tasks(conditional_stats, tasks, n_jobs=n_jobs, backend=backend, task_name="Shared fit")
+    success = np.array([[results[i][k][0] for i in range(len(groups))] for k in range(len(points))])
+    stat = np.array([[results[i][k][1] for i in range(len(groups))] for k in range(len(points))])
+    values = [results[i][0][2] for i in range(len(groups))]
     return success, stat, values
 
 
