@@ -85,6 +85,12 @@ def test_shared_parameters_in_every_format(shared_result, tmp_path):
             assert_allclose(read.shared_parameters[column], shared_result.shared_parameters[column])
         assert list(read.shared_parameters["name"]) == ["index"]
     assert "index = 3.08 +- 0.042 (stacked: 3.081 +- 0.042)" in str(shared_result)
+    # a table without the _stacked columns (files of earlier versions)
+    columns = ["name", "value", "error", "errn", "errp", "unit"]
+    earlier = TimeResolvedSpectrum.from_table(
+        shared_result.to_table(), shared_result.models, shared_parameters=shared_result.shared_parameters[columns]
+    )
+    assert "shared         : index = 3.08 +- 0.042\n" in str(earlier)
 
 
 def test_shared_parameters_with_the_stacked_fit(constant, shared_result):

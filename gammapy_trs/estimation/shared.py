@@ -300,7 +300,7 @@ def stacked_fit(groups, source_model, shared, fit):
         copies = copy_for_fit(datasets)
     try:
         success = bool(fit.run(copies).success)
-    except Exception as error:  # noqa: BLE001 -- the covariance of a poor fit: only the values are used
+    except Exception as error:  # noqa: BLE001 -- a failed fit: its values serve as a start only
         log.debug(f"Fit of the stacked bins failed: {error!r}")
         success = False
     model = copies.models[source_model.name]

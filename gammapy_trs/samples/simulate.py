@@ -113,9 +113,8 @@ def simulate_onoff_datasets(
 
     if energy_axis is None:
         energy_axis = MapAxis.from_energy_bounds("0.4 TeV", "20 TeV", nbin=10)
-    energy_axis_true = energy_axis_true or MapAxis.from_energy_bounds(
-        "0.1 TeV", "40 TeV", nbin=20, name="energy_true"
-    )
+    if energy_axis_true is None:
+        energy_axis_true = MapAxis.from_energy_bounds("0.1 TeV", "40 TeV", nbin=20, name="energy_true")
     template = _template(energy_axis, energy_axis_true, instrument, energy_resolution)
     background_per_s = u.Quantity(background_rate).to_value("s-1") * _background_shape(
         energy_axis
