@@ -321,14 +321,18 @@ def profile_bounds(groups, source, shared, best, fit, n_sigma, n_jobs=None, back
     errn, errp = np.full(len(best.values), np.nan), np.full(len(best.values), np.nan)
     target = best.stat + n_sigma**2
     for j, (center, sigma) in enumerate(zip(best.values, best.errors)):
+        known = {}  # each value's rise, computed once: the root finder asks again for its bracket's ends
 
         def rise(value):
-            values = best.values.copy()
-            values[j] = value
-            result = fit_shared_parameters(
-                groups, source, shared, values, fit, n_jobs, backend, fixed=[j], scale=best.errors
-            )
-            return result.stat - target
+            value = float(value)
+            if value not in known:
+                values = best.values.copy()
+                values[j] = value
+                result = fit_shared_parameters(
+                    groups, source, shared, values, fit, n_jobs, backend, fixed=[j], scale=best.errors
+                )
+                known[value] = result.stat - target
+            return known[value]
 
         for sign, out in ((-1, errn), (1, errp)):
             near, far = center, center + sign * n_sigma * sigma
