@@ -24,8 +24,8 @@ import warnings
 import numpy as np
 from iminuit import Minuit
 from calibrate_variability import flare, summary
-from gammapy_trs.estimation.compiled import CompiledStatistic
-from gammapy_trs.estimation.fast_statistic import FitDatasets
+from gammapy_trs.engine.statistic import CompiledStatistic
+from gammapy_trs.engine.fast_statistic import FitDatasets
 
 AMPLITUDE_SCALE = 1e-12
 """Amplitudes are fitted in units of 1e-12 cm-2 s-1 TeV-1."""

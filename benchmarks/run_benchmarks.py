@@ -65,7 +65,7 @@ from gammapy_trs.samples.pks2155 import (
 )
 from gammapy_trs.samples.simulate import simulate_onoff_datasets
 
-from gammapy_trs.estimation.runner import run_tasks
+from gammapy_trs.utils.parallel import run_tasks
 
 SECTIONS = ("reduction", "fit", "steps", "parallel", "scale", "shared")
 

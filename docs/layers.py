@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 
 LAYERS = [
     ["utils"],
-    ["binning"],
+    ["binning", "engine"],
     ["reduction", "result"],
     ["estimation"],
     ["samples"],

@@ -53,7 +53,7 @@ def start_run(path):
 def wait_for_bins(path, n, process, timeout=120):
     start = time.time()
     while time.time() - start < timeout:
-        if len(list(Path(path).glob("bin-*.pkl"))) >= n:
+        if len(list(Path(path).glob("bin-*.json"))) >= n:
             return
         if process.poll() is not None:
             raise AssertionError(f"the run ended early: {process.stderr.read()}")
@@ -83,15 +83,15 @@ def test_killed_run_resumed_equals_the_uninterrupted_run(tmp_path, flare_dataset
     wait_for_bins(path, 2, process)
     process.kill()
     process.wait(timeout=30)
-    done = len(list(path.glob("bin-*.pkl")))
+    done = len(list(path.glob("bin-*.json")))
     assert 2 <= done < 6
 
     fitted = []
 
     class Counting(TimeResolvedSpectrumEstimator):
-        def estimate_time_bin(self, datasets, *args, **kwargs):
-            fitted.append(datasets.names[0])
-            return super().estimate_time_bin(datasets, *args, **kwargs)
+        def estimate_time_bin(self, task):
+            fitted.append(task.datasets.names[0])
+            return super().estimate_time_bin(task)
 
     resumed = Counting(time_intervals=flare_intervals, selection_optional=SELECTION, checkpoint=path).run(
         flare_datasets
@@ -114,24 +114,25 @@ def test_sigterm_leaves_a_readable_checkpoint(tmp_path, flare_datasets, flare_in
     loaded = checkpoint.load()
     assert 1 <= len(loaded) < 6
     for index, result in loaded.items():
-        assert result["quantities"]["index"] == uninterrupted.quantity("index")[index]
+        assert result.quantities["index"] == uninterrupted.quantity("index")[index]
 
 
 def _fingerprint(datasets, intervals):
+    from gammapy_trs.engine import CompiledEngine
     from gammapy_trs.estimation.checkpoint import fingerprint
     from gammapy_trs.estimation.grouping import group_datasets
 
     estimator = TimeResolvedSpectrumEstimator(time_intervals=intervals, selection_optional=SELECTION)
     bins, _ = group_datasets(datasets, estimator.time_intervals, estimator.atol)
-    return fingerprint(estimator._settings(), datasets, bins)
+    return fingerprint(estimator._settings(CompiledEngine()), datasets, bins)
 
 
 def test_keyboard_interrupt_keeps_finished_bins(tmp_path, flare_datasets, flare_intervals, uninterrupted, caplog):
     class Interrupted(TimeResolvedSpectrumEstimator):
-        def estimate_time_bin(self, datasets, *args, **kwargs):
-            if "obs-0003" in datasets.names:
+        def estimate_time_bin(self, task):
+            if "obs-0003" in task.datasets.names:
                 raise KeyboardInterrupt
-            return super().estimate_time_bin(datasets, *args, **kwargs)
+            return super().estimate_time_bin(task)
 
     path = tmp_path / "checkpoint"
     with caplog.at_level("ERROR", logger="gammapy_trs"), pytest.raises(KeyboardInterrupt):
@@ -139,7 +140,7 @@ def test_keyboard_interrupt_keeps_finished_bins(tmp_path, flare_datasets, flare_
             flare_datasets
         )
     assert f"Run interrupted. The finished bins are in the checkpoint {path}" in caplog.text
-    assert len(list(path.glob("bin-*.pkl"))) == 3
+    assert len(list(path.glob("bin-*.json"))) == 3
     resumed = TimeResolvedSpectrumEstimator(
         time_intervals=flare_intervals, selection_optional=SELECTION, checkpoint=path
     ).run(flare_datasets)
@@ -159,7 +160,7 @@ def test_cli_resume(demo_store, tmp_path, monkeypatch):  # noqa: F811 -- the fix
         patch.setattr(TimeResolvedSpectrum, "write", interrupted)
         with pytest.raises(KeyboardInterrupt):
             analysis.run_analysis(config)
-    assert len(list((output / "checkpoint").glob("bin-*.pkl"))) == reference.n_bins
+    assert len(list((output / "checkpoint").glob("bin-*.json"))) == reference.n_bins
 
     with pytest.raises(ConfigError, match="continue it with --resume"):
         analysis.run_analysis(config)

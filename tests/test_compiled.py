@@ -15,10 +15,10 @@ from gammapy.modeling.models import (
     PowerLawSpectralModel,
     SkyModel,
 )
-from gammapy_trs.estimation.compiled import CompiledStatistic
-from gammapy_trs.estimation.fast_fit import FastFit
-from gammapy_trs.estimation.fast_statistic import copy_for_fit
-from gammapy_trs.estimation.plain_spectra import LOG_DERIVATIVES, PLAIN_MODELS, PlainIntegral, plain_integral
+from gammapy_trs.engine.statistic import CompiledStatistic
+from gammapy_trs.engine.fast_fit import FastFit
+from gammapy_trs.engine.fast_statistic import copy_for_fit
+from gammapy_trs.engine.plain_spectra import LOG_DERIVATIVES, PLAIN_MODELS, PlainIntegral, plain_integral
 from conftest import AMPLITUDE_UNIT, make_intervals, make_map_datasets, power_law_model
 
 SPECTRAL_MODELS = {

@@ -49,13 +49,15 @@ def test_run_power_law(flare_datasets, flare_intervals):
     assert result.meta["n_dropped"] == 0
 
     table = result.to_table()
-    assert table.colnames[:7] == [
-        "time_min", "time_max", "success", "index", "index_err", "amplitude", "amplitude_err",
+    assert table.colnames[:10] == [
+        "time_min", "time_max", "success", "quality", "index", "index_err", "index_quality",
+        "amplitude", "amplitude_err", "amplitude_quality",
     ]
-    assert table.colnames[7:] == [
+    assert table.colnames[10:] == [
         "nfev", "stat", "n_datasets", "n_free", "livetime", "counts", "excess", "npred", "npred_signal",
         "fit_message",
     ]
+    assert np.all(table["quality"] == 0)
     assert table["amplitude"].unit == AMPLITUDE_UNIT
     assert table["livetime"].unit == u.s
     assert_allclose(table["time_min"][0].mjd, T0.mjd, rtol=0, atol=1e-10)
@@ -308,8 +310,12 @@ def test_wrong_datasets(datasets):
 
 
 def test_invalid_selection_optional():
-    with pytest.raises(ValueError, match="is not a valid method"):
+    with pytest.raises(ValueError, match=r"selection_optional \['bogus'\] are not steps; choose among"):
         TimeResolvedSpectrumEstimator(selection_optional=["bogus"])
+    # one step by its name, not its letters
+    assert TimeResolvedSpectrumEstimator(selection_optional="ts").selection_optional == ["ts"]
+    with pytest.raises(ValueError, match=r"\['tss'\] are not steps"):
+        TimeResolvedSpectrumEstimator(selection_optional="tss")
 
 
 def test_estimator_str_and_copy():

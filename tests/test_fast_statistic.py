@@ -16,8 +16,8 @@ from gammapy.modeling.models import (
     PowerLawSpectralModel,
     SkyModel,
 )
-from gammapy_trs.estimation.fast_statistic import FitDatasets, _onoff_fast_path, copy_for_fit
-from gammapy_trs.estimation.plain_spectra import plain_integral
+from gammapy_trs.engine.fast_statistic import FitDatasets, _onoff_fast_path, copy_for_fit
+from gammapy_trs.engine.plain_spectra import plain_integral
 from conftest import AMPLITUDE_UNIT, make_intervals, make_map_datasets, power_law_model
 
 
@@ -130,7 +130,7 @@ def test_other_models_are_integrated_by_gammapy():
 
 def test_fast_fit_gives_gammapys_flux_points_without_warnings(flare_datasets, caplog):
     from gammapy.estimators import FluxPointsEstimator
-    from gammapy_trs.estimation.fast_fit import FastFit
+    from gammapy_trs.engine.fast_fit import FastFit
 
     datasets = Datasets([d.copy(name=d.name) for d in flare_datasets[:2]])
     datasets.models = [m.copy(name=m.name) for m in flare_datasets.models]

@@ -88,7 +88,7 @@ def test_sed_needs_energy_edges(flare_intervals):
 
 def test_no_sed_without_the_step(flare_datasets, flare_intervals):
     result = TimeResolvedSpectrumEstimator(time_intervals=flare_intervals[:2]).run(flare_datasets)
-    assert result.sed_table is None
+    assert result.products == {}
     with pytest.raises(ValueError, match='selection_optional "sed"'):
         result.to_sed()
 

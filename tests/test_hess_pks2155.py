@@ -134,8 +134,11 @@ def test_reference_statistics(pks2155_all):
     sigma = result.quantity("compare_sigma")
     assert_allclose(sigma[4], 4.205, rtol=2e-3)
     assert np.sum(sigma > 3) == 3
-    # no bin needs an upper limit: the fit over all bins for their shape is not run
-    assert "ul_shape_index" not in result.meta
+    # every bin is a detection: its limit (Gammapy's convention: in every bin) at its own shape
+    assert np.all(result.quantity("ul_shape") == "bin")
+    assert np.all(result.quantity("amplitude_ul") > result.quantity("amplitude"))
+    assert result.meta["ul_shape_source"] == "stacked"
+    assert np.all(result.quantity("quality") == 0)
 
 
 def test_reference_variability_and_correlation(pks2155_all):

@@ -143,10 +143,35 @@ def test_likelihood_ratio_errors(constant, shared_result):
     estimator = TimeResolvedSpectrumEstimator(time_intervals=INTERVALS, shared_parameters=["beta"])
     with pytest.raises(ValueError, match=r"shared_parameters \['beta'\] are not free parameters"):
         estimator.run(constant)
-    with pytest.raises(ValueError, match="cannot be every free parameter"):
-        TimeResolvedSpectrumEstimator(time_intervals=INTERVALS, shared_parameters=["index", "amplitude"]).run(constant)
+    with pytest.raises(ValueError, match=r"needs a norm free in each bin; shared_parameters"):
+        TimeResolvedSpectrumEstimator(
+            time_intervals=INTERVALS, shared_parameters=["index", "amplitude"], selection_optional=["ts"]
+        ).run(constant)
     with pytest.raises(ValueError, match="are shared already"):
         TimeResolvedSpectrumEstimator(time_intervals=INTERVALS, shared_parameters=["index"]).test_variability(constant, "index")
+
+
+def test_one_spectrum_for_the_whole_period(constant):
+    """Every free parameter shared: one spectrum over all bins, Gammapy's fit of all datasets jointly."""
+    estimator = TimeResolvedSpectrumEstimator(time_intervals=INTERVALS, shared_parameters=["index", "amplitude"])
+    result = estimator.run(constant)
+    joint = Datasets([d.copy(name=d.name) for d in constant])
+    joint.models = power_law_model()
+    direct = Fit().run(joint)
+    model = joint.models[0].spectral_model
+    table = result.shared_parameters
+    errors = np.array([model.index.error, model.amplitude.error])
+    assert np.all(np.abs(table["value"] - [model.index.value, model.amplitude.value]) < 0.05 * errors)
+    assert_allclose(table["error"], errors, rtol=0.05)
+    assert result.parameter_names == []
+    assert_allclose(result.quantity("stat").sum(), direct.total_stat, atol=0.01)
+    assert list(result.quantity("n_free")) == [0] * 6
+    # the shared values as per-bin columns, for tables and plots
+    assert_allclose(result.quantity("index").value, table["value"][0])
+    assert_allclose(result.quantity("amplitude_err").value, table["error"][1])
+    test = TimeResolvedSpectrumEstimator(time_intervals=INTERVALS).test_variability(constant, "all")
+    assert test["dof"] == 10 and test["n_bins"] == 6
+    assert_allclose(test["ts"], test["null"].quantity("stat").sum() - test["alternative"].quantity("stat").sum())
 
 
 def test_shared_fit_in_parallel_equals_serial(constant, shared_result):

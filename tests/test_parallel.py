@@ -46,10 +46,11 @@ def test_ray(serial, flare_intervals):
 def test_forked_workers_inherit_the_tasks(monkeypatch):
     """Where workers fork, they are sent indices only; elsewhere each task with its data."""
     import multiprocessing
-    from gammapy_trs.estimation import runner
+    from gammapy_trs.utils import parallel as runner
 
-    tasks = {index: (index,) for index in range(5)}
-    results = runner.run_tasks(abs, {i: (-i,) for i in tasks}, n_jobs=2, backend="multiprocessing")
+    tasks = {index: -index for index in range(5)}
+    pool = runner.Runner(n_jobs=2, backend="multiprocessing")
+    results = pool.run(abs, tasks)
     assert results == {i: i for i in tasks}
     assert runner._INHERITED == {}  # nothing left behind
 
@@ -62,13 +63,13 @@ def test_forked_workers_inherit_the_tasks(monkeypatch):
         return futures
 
     monkeypatch.setattr(runner, "_submit_all", spy)
-    runner.run_tasks(abs, {i: (-i,) for i in tasks}, n_jobs=2, backend="multiprocessing")
+    pool.run(abs, tasks)
     assert sent == [multiprocessing.get_start_method() == "fork"]
 
 
-def test_upper_limits_are_deferred_to_this_process(serial, flare_intervals):
-    """The limits need a fit over all bins: they are computed after the bins (in parallel too),
-    and equal those of a serial run."""
+def test_upper_limits_in_parallel_equal_a_serial_run(serial, flare_intervals):
+    """The limits' fallback shape (a fit over all bins) is fitted once before the bins; the limits
+    are computed in the workers and equal those of a serial run."""
     datasets, _ = serial
     kwargs = dict(time_intervals=flare_intervals, selection_optional=["ul", "flux"], sqrt_ts_threshold_ul=1e3)
     expected = TimeResolvedSpectrumEstimator(n_jobs=1, **kwargs).run(datasets)

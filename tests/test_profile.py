@@ -7,11 +7,11 @@ from numpy.testing import assert_allclose
 from scipy.optimize import brentq, minimize_scalar
 from gammapy.modeling import Fit
 from gammapy.modeling.models import LogParabolaSpectralModel, SkyModel
-from gammapy_trs.estimation.compiled import CompiledStatistic
-from gammapy_trs.estimation.fast_fit import FastFit
-from gammapy_trs.estimation.fast_statistic import copy_for_fit
-from gammapy_trs.estimation.profile import profile_interval
-from gammapy_trs.estimation.quasi_newton import bfgs_update, gradient_hessian, minimize
+from gammapy_trs.engine.statistic import CompiledStatistic
+from gammapy_trs.engine.fast_fit import FastFit
+from gammapy_trs.engine.fast_statistic import copy_for_fit
+from gammapy_trs.engine.profile import profile_interval
+from gammapy_trs.engine.quasi_newton import bfgs_update, gradient_hessian, minimize
 from gammapy_trs.estimation.steps.compare import start_from_nested
 from conftest import AMPLITUDE_UNIT
 from test_compiled import SPECTRAL_MODELS

@@ -11,7 +11,7 @@ from gammapy.estimators.utils import compute_lightcurve_fvar
 from gammapy.stats.utils import ts_to_sigma
 from gammapy.utils.testing import mpl_plot_check
 from gammapy_trs import TimeResolvedSpectrum, TimeResolvedSpectrumEstimator
-from gammapy_trs.utils.fluxes import integral_fluxes
+from gammapy_trs.engine.fluxes import integral_fluxes
 from gammapy_trs.utils.significance import chi2_p_value, chi2_significance
 from conftest import T0, make_intervals, power_law_model
 

@@ -14,8 +14,8 @@ from gammapy.modeling.models import (
     PowerLawSpectralModel,
 )
 from gammapy_trs import TimeResolvedSpectrum, TimeResolvedSpectrumEstimator
-from gammapy_trs.estimation.fast_statistic import copy_for_fit
-from gammapy_trs.utils.fluxes import integral_fluxes
+from gammapy_trs.engine.fast_statistic import copy_for_fit
+from gammapy_trs.engine.fluxes import integral_fluxes
 from gammapy_trs.samples.simulate import simulate_onoff_datasets
 from conftest import AMPLITUDE_UNIT, make_intervals, power_law_model
 
@@ -73,10 +73,12 @@ def test_asymmetric_errors(result_all):
     assert_allclose(result_all.quantity("amplitude_errp")[2].to_value(AMPLITUDE_UNIT), 2.2785e-12, rtol=1e-3)
 
 
-def test_upper_limit_only_in_faint_bin(result_all):
+def test_upper_limit_in_every_bin_reported_in_the_faint_bin(result_all):
     assert list(result_all.quantity("is_ul")) == [False, False, True]
     ul = result_all.quantity("amplitude_ul")
-    assert np.all(np.isnan(ul[:2]))
+    # Gammapy's convention: a limit in every bin, at the bin's own shape where it is a detection
+    assert np.all(ul[:2] > result_all.quantity("amplitude")[:2])
+    assert list(result_all.quantity("ul_shape")) == ["bin", "bin", "stacked"]
     # the best fit is negative (sqrt_ts = -0.59): the limit is 2 sigma above zero, not above it
     assert result_all.quantity("amplitude")[2] < 0
     assert_allclose(ul[2].to_value(AMPLITUDE_UNIT), 2.437626e-12, rtol=1e-5)
@@ -226,7 +228,7 @@ def test_energy_range_checked():
         TimeResolvedSpectrumEstimator(energy_min="10 TeV", energy_max="1 TeV")
 
 
-def test_failed_bin_gets_nan_steps(faint_datasets):
+def test_failed_bin_without_data_gets_nan_steps(faint_datasets):
     datasets = Datasets([d.copy(name=d.name) for d in faint_datasets])
     datasets[1].mask_safe.data[...] = False
     datasets.models = power_law_model()

@@ -9,17 +9,21 @@ from gammapy.maps import TimeMapAxis
 from gammapy.modeling import Fit
 from gammapy.modeling.models import SkyModel, SpectralModel
 from ..binning.intervals import as_gti
+from ..engine import ENGINE_CHOICES, FitEngine, select_engine
 from ..result import TimeResolvedSpectrum
 from ..result.quantities import CORE_QUANTITIES, parameter_quantities
+from ..utils.parallel import Runner, WorkerLostError
 from ..utils.parameters import SourceParameters
-from .fast_fit import fast_fit
-from .fit_bin import fit_time_bin, run_deferred_steps
 from .checkpoint import Checkpoint, fingerprint, sigterm_as_interrupt
+from .fit_bin import estimate_bin
 from .grouping import datasets_gti, group_datasets
-from .runner import WorkerLostError, run_tasks
+from .plan import BinTask, RunPlan
 from .shared import SharedParameters
-from .validation import check_n_bins, energy, positive, validate_datasets
+from .steps.ul import UL_SHAPES
+from .validation import check_n_bins, choice, duration, energy, energy_edges, positive, threshold
+from .validation import selection as valid_selection
 from .validation import source_model as get_source_model
+from .validation import validate_datasets
 from . import steps as step_registry
 from .steps import RunSetup
 
@@ -45,6 +49,13 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
     whose fit fails is kept with ``success=False``. Each bin fits copies:
     the input datasets and models are never changed.
 
+    Values that the data cannot defend are NaN, never a start value or an
+    optimiser's output, with the bin's ``quality`` flags (and each parameter's
+    ``<par>_quality``) saying why (`~gammapy_trs.result.quality.QUALITY_FLAGS`):
+    a failed fit, no counts, too few counts for the shape (``sqrt_ts`` below
+    ``sqrt_ts_threshold_shape``), a parameter at a bound, an undefined
+    covariance, a negative norm.
+
     Parameters
     ----------
     time_intervals : list of `~astropy.time.Time`, `~gammapy.data.GTI` or `~gammapy.maps.TimeMapAxis`, optional
@@ -54,19 +65,20 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         Name or index in ``datasets.models`` of the source to fit. Default is 0.
     fit : `~gammapy.modeling.Fit`, optional
         Fit instance with the backend and its options. Default is None, ``Fit()``.
-    selection_optional : list of str, optional
+    selection_optional : list of str or str, optional
         Optional steps, run in each bin whose fit succeeded:
 
             * "all": all the steps below.
             * "ts": TS of the source against a zero norm, ``ts`` and ``sqrt_ts``.
             * "errn-errp": asymmetric profile-likelihood errors of every fitted
               parameter, ``<par>_errn`` and ``<par>_errp``, at ``n_sigma``.
-            * "ul": where ``sqrt_ts < sqrt_ts_threshold_ul``, an upper limit on
-              the norm (e.g. ``amplitude_ul``) at ``n_sigma_ul`` with the shape
-              parameters fixed to their fit over all bins; ``is_ul`` flags it.
+            * "ul": in every bin (Gammapy's convention), an upper limit on the
+              norm (e.g. ``amplitude_ul``) at ``n_sigma_ul`` with the shape
+              fixed (see ``ul_shape``); ``is_ul`` flags the bins with
+              ``sqrt_ts < sqrt_ts_threshold_ul`` or a failed fit.
             * "flux": integral flux ``flux`` and energy flux ``eflux`` between
               ``energy_min`` and ``energy_max``, with errors propagated (to first
-              order) from the bin's covariance; ``flux_ul`` where ``is_ul``.
+              order) from the bin's covariance; ``flux_ul`` with "ul".
             * "sed": flux points of the bin in ``sed_energy_edges`` (Gammapy's
               `~gammapy.estimators.FluxPointsEstimator` with the bin's model),
               see `~gammapy_trs.TimeResolvedSpectrum.to_sed`; "all" includes it
@@ -78,7 +90,18 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
     n_sigma_ul : float, optional
         Number of sigma of the upper limits. Default is 2.
     sqrt_ts_threshold_ul : float, optional
-        Upper limits are computed in bins with ``sqrt_ts`` below this. Default is 2.
+        Bins with ``sqrt_ts`` below this are reported as upper limits (``is_ul``). Default is 2.
+    sqrt_ts_threshold_shape : float, optional
+        The shape parameters of a bin are reported where the source's
+        ``sqrt_ts`` in it reaches this; below, they are NaN with the
+        ``few_counts`` flag (the norm and its upper limit stay). Default is 2.
+    ul_shape : {"bin", "stacked"}, optional
+        Shape of the upper limits: in a bin not reported as a limit (a
+        detection), its own best fit where its shape parameters stand, else
+        that of all bins stacked ("bin"); or that of all bins stacked in every
+        bin ("stacked"). A bin reported as a limit has its limit at the shape of
+        all bins stacked; where that fit is not usable, at the source model's
+        own shape. Default is "bin".
     energy_min, energy_max : `~astropy.units.Quantity` or str, optional
         Energy range of the fluxes. Default is 1 TeV and 10 TeV.
     compare_to : `~gammapy.modeling.models.SpectralModel` or `~gammapy.modeling.models.SkyModel`, optional
@@ -88,15 +111,21 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         ``compare_sigma``. A spectral model replaces the source's spectral
         model; its free parameters are fitted. Default is None.
     sed_energy_edges : `~astropy.units.Quantity`, optional
-        Energy edges of the flux points of the "sed" step. Default is None.
+        Energy edges of the flux points of the "sed" step, increasing. Default is None.
     n_jobs : int, optional
-        Number of processes for the per-bin fits. Default is None, which is
-        `~gammapy.utils.parallel.N_JOBS_DEFAULT`.
+        Number of processes for the per-bin fits (at least 1). Default is None,
+        which is `~gammapy.utils.parallel.N_JOBS_DEFAULT`.
     parallel_backend : {"multiprocessing", "ray"}, optional
         Parallel backend. Default is None, which is
         `~gammapy.utils.parallel.BACKEND_DEFAULT`.
+    engine : {"auto", "compiled", "gammapy"} or `~gammapy_trs.engine.FitEngine`, optional
+        The fit engine (`~gammapy_trs.engine.select_engine`): "compiled" (the
+        on-off statistic compiled with its gradient), "gammapy" (Gammapy's
+        `~gammapy.modeling.Fit` untouched) or "auto": the compiled engine where
+        a probe on the run's first bin finds it equal to Gammapy, else
+        Gammapy's. Default is "auto".
     atol : `~astropy.units.Quantity` or str, optional
-        Tolerance on time comparisons. Default is "1e-6 s".
+        Tolerance on time comparisons (non-negative). Default is "1e-6 s".
     max_bins : int, optional
         Largest number of time bins accepted (a guard against a unit slip such
         as bins of 1 ms); None for no limit. Default is 100000.
@@ -104,13 +133,15 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         Folder in which each finished bin is written as soon as it is done. A
         run with the same checkpoint computes only the bins not yet there and
         gives the result of an uninterrupted run; a checkpoint made with other
-        settings or data is refused (`~gammapy_trs.estimation.checkpoint.CheckpointMismatchError`).
-        Default is None, no checkpoint.
+        settings or data is refused (`~gammapy_trs.estimation.checkpoint.CheckpointMismatchError`),
+        and a bin file that is not this run's own (edited, swapped, foreign) is
+        recomputed. Default is None, no checkpoint.
     shared_parameters : list of str, optional
         Source parameters that take one value over all bins (e.g. ``["beta"]``),
         fitted in one joint likelihood of all bins while the other free
         parameters take one value per bin
-        (`~gammapy_trs.estimation.shared.fit_shared_parameters`). The result's
+        (`~gammapy_trs.estimation.joint.fit_shared_parameters`); all of them
+        for one spectrum over the whole period. The result's
         `~gammapy_trs.TimeResolvedSpectrum.shared_parameters` holds their values
         and errors (and profile errors with "errn-errp"); the per-bin values are
         fitted with them fixed at the best fit. Over faint bins (a few tens of
@@ -144,18 +175,21 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         n_sigma=1,
         n_sigma_ul=2,
         sqrt_ts_threshold_ul=2,
+        sqrt_ts_threshold_shape=2,
+        ul_shape="bin",
         energy_min="1 TeV",
         energy_max="10 TeV",
         compare_to=None,
         sed_energy_edges=None,
         n_jobs=None,
         parallel_backend=None,
+        engine="auto",
         atol="1e-6 s",
         max_bins=100_000,
         checkpoint=None,
         shared_parameters=None,
     ):
-        self.atol = u.Quantity(atol)
+        self.atol = duration(atol, "atol")
         self.max_bins = max_bins
         self.checkpoint = checkpoint
         self.shared_parameters = [] if shared_parameters is None else list(shared_parameters)
@@ -165,7 +199,9 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         self.selection_optional = selection_optional
         self.n_sigma = positive(n_sigma, "n_sigma")
         self.n_sigma_ul = positive(n_sigma_ul, "n_sigma_ul")
-        self.sqrt_ts_threshold_ul = float(sqrt_ts_threshold_ul)
+        self.sqrt_ts_threshold_ul = threshold(sqrt_ts_threshold_ul, "sqrt_ts_threshold_ul")
+        self.sqrt_ts_threshold_shape = threshold(sqrt_ts_threshold_shape, "sqrt_ts_threshold_shape")
+        self.ul_shape = choice(ul_shape, "ul_shape", UL_SHAPES)
         self.energy_min = energy(energy_min, "energy_min")
         self.energy_max = energy(energy_max, "energy_max")
         if not self.energy_min < self.energy_max:
@@ -178,12 +214,25 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
                 f"got {type(compare_to).__name__}."
             )
         self.compare_to = compare_to
-        self.sed_energy_edges = None if sed_energy_edges is None else u.Quantity(sed_energy_edges, "TeV")
-        explicit = [] if selection_optional in (None, "all") else list(selection_optional)
-        if "sed" in explicit and self.sed_energy_edges is None:
+        self.sed_energy_edges = None if sed_energy_edges is None else energy_edges(sed_energy_edges, "sed_energy_edges")
+        if "sed" in self._explicit_selection and self.sed_energy_edges is None:
             raise ValueError('selection_optional "sed" needs sed_energy_edges, e.g. [0.4, 1, 3, 10] * u.TeV.')
+        Runner(n_jobs, parallel_backend)  # n_jobs and the backend checked at the call
         self.n_jobs = n_jobs
         self.parallel_backend = parallel_backend
+        if not isinstance(engine, FitEngine):
+            choice(engine, "engine", ENGINE_CHOICES)
+        self.engine = engine
+
+    @property
+    def selection_optional(self):
+        """The optional steps, a list of str (see the class documentation)."""
+        return self._selection_optional
+
+    @selection_optional.setter
+    def selection_optional(self, value):
+        self._explicit_selection = [] if value in (None, "all") else valid_selection(value, self._available_selection_optional)
+        self._selection_optional = valid_selection(value, self._available_selection_optional)
 
     @property
     def time_intervals(self):
@@ -198,11 +247,17 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         self._time_intervals = gti
 
     @property
+    def runner(self):
+        """The runner of the run's parallel loops (``n_jobs``, ``parallel_backend``)."""
+        return Runner(self.n_jobs, self.parallel_backend)
+
+    @property
     def _step_options(self):
         return dict(
             n_sigma=self.n_sigma,
             n_sigma_ul=self.n_sigma_ul,
             sqrt_ts_threshold_ul=self.sqrt_ts_threshold_ul,
+            ul_shape=self.ul_shape,
             energy_min=self.energy_min,
             energy_max=self.energy_max,
             compare_to=self.compare_to,
@@ -232,60 +287,69 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
                 "unfreeze the parameters to fit in each bin."
             )
         self._check_norm(source_model, parameters)
-
-        gti = self.time_intervals if self.time_intervals is not None else datasets_gti(
-            datasets, self.atol
-        )
+        self._check_shared(source_model, parameters)
+        gti = self.time_intervals if self.time_intervals is not None else datasets_gti(datasets, self.atol)
         check_n_bins(len(gti.table), self.max_bins)
         intervals, groups = group_datasets(datasets, gti, self.atol)
-        checkpoint = self._checkpoint(datasets, intervals)
-        meta = dict(source=source_model.name, n_dropped=len(gti.table) - len(intervals), estimator=self.tag)
+        runner = self.runner
+        engine = select_engine(self.engine, self.fit, groups[0], source_model.name)
+        checkpoint = self._checkpoint(datasets, intervals, engine)
+        meta = dict(
+            source=source_model.name,
+            n_dropped=len(gti.table) - len(intervals),
+            estimator=self.tag,
+            engine=engine.name,
+            sqrt_ts_threshold_shape=self.sqrt_ts_threshold_shape,
+        )
         shared = None
         if self.shared_parameters:
-            shared = self._fit_shared(groups, source_model, parameters)
+            shared = SharedParameters.fit(
+                groups, source_model, parameters, list(self.shared_parameters), engine, runner, self._profile_sigma
+            )
             groups, source_model, parameters = shared.groups, shared.source_model, shared.parameters
             meta.update(shared.meta)
-        steps = self._make_steps(source_model, parameters, groups)
-        quantities = [info for step in steps for info in step.quantities()]
-
-        tasks = {
-            index: (group, source_model.name, parameters, steps, quantities)
-            for index, group in enumerate(groups)
-        }
-        results = self._run_tasks(tasks, intervals, checkpoint)
-        run_deferred_steps(
-            steps, groups, results, source_model.name, parameters, self.fit, run=self._run_deferred
+        steps = self._make_steps(source_model, parameters, groups, engine)
+        plan = RunPlan(
+            source=source_model.name,
+            parameters=parameters,
+            engine=engine,
+            steps=tuple(steps),
+            quantities=tuple(info for step in steps for info in step.quantities()),
+            sqrt_ts_threshold_shape=self.sqrt_ts_threshold_shape,
         )
+        tasks = {index: BinTask(index, group, plan) for index, group in enumerate(groups)}
+        results = self._run_bins(tasks, intervals, checkpoint, runner)
         for step in steps:
             meta.update(step.meta())
+        return self._result(results, intervals, plan, source_model, meta, shared)
 
+    def _result(self, results, intervals, plan, source_model, meta, shared):
+        """The container of the bins' results."""
         declared = [
             info
-            for name, idx in parameters
+            for name, idx in plan.parameters
             for info in parameter_quantities(name, source_model.parameters[idx].unit)
         ]
+        products = {
+            name: build([results[index].products.get(name) for index in range(len(results))])
+            for step in plan.steps
+            for name, build in step.products().items()
+        }
         axis = TimeMapAxis.from_gti(GTI.from_time_intervals(intervals))
         return TimeResolvedSpectrum.from_bin_results(
-            [results[index] for index in range(len(groups))],
+            [results[index] for index in range(len(results))],
             time_axis=axis,
-            parameter_names=list(parameters.names),
+            parameter_names=list(plan.parameters.names),
             meta=meta,
-            quantities=declared + CORE_QUANTITIES + quantities,
+            quantities=declared + CORE_QUANTITIES + list(plan.quantities),
             shared_parameters=None if shared is None else shared.table,
+            products={name: table for name, table in products.items() if table is not None},
         )
 
-    def _fit_shared(self, groups, source_model, parameters):
-        """The shared parameters fitted over all bins; the bins' datasets with them fixed."""
-        return SharedParameters.fit(
-            groups,
-            source_model,
-            parameters,
-            names=list(self.shared_parameters),
-            fit=self.fit,
-            n_jobs=self.n_jobs,
-            backend=self.parallel_backend,
-            n_sigma=self.n_sigma if "errn-errp" in self.selection_optional else None,
-        )
+    @property
+    def _profile_sigma(self):
+        """The number of sigma of the shared parameters' profile errors, None without "errn-errp"."""
+        return self.n_sigma if "errn-errp" in self.selection_optional else None
 
     def test_variability(self, datasets, parameters, alternative=None):
         """Likelihood-ratio test of whether parameters vary between the bins.
@@ -293,14 +357,15 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         Runs this estimator twice: with ``parameters`` free in each bin (the
         alternative) and with them shared by all bins (the null hypothesis), the
         estimator's own ``shared_parameters`` shared in both. Upper-limit and
-        faint bins count through their likelihood.
+        faint bins count through their likelihood. With every free parameter
+        of the source, the null hypothesis is one spectrum over the whole period.
 
         Parameters
         ----------
         datasets : `~gammapy.datasets.Datasets`
             Datasets with their models.
-        parameters : list of str
-            Source parameters to test, e.g. ``["index"]``.
+        parameters : list of str or str
+            Source parameters to test, e.g. ``["index"]``; "all" for every free one.
         alternative : `~gammapy_trs.TimeResolvedSpectrum`, optional
             This estimator's result on ``datasets``, if already computed. Default
             is None: it is computed.
@@ -312,6 +377,10 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             (see `~gammapy_trs.TimeResolvedSpectrum.likelihood_ratio`), with
             ``null`` and ``alternative``, the two results.
         """
+        datasets = validate_datasets(datasets)
+        if parameters == "all":
+            free = SourceParameters.from_model(get_source_model(datasets, self.source))
+            parameters = [name for name in free.names if name not in self.shared_parameters]
         parameters = [parameters] if isinstance(parameters, str) else list(parameters)
         overlap = set(parameters) & set(self.shared_parameters)
         if overlap:
@@ -320,36 +389,27 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         null_estimator = self.copy()
         null_estimator.shared_parameters = list(self.shared_parameters) + parameters
         null_estimator.checkpoint = None
+        null_estimator.selection_optional = None  # the test needs each bin's statistic only
+        null_estimator.compare_to = None
         null = null_estimator.run(datasets)
         return dict(null.likelihood_ratio(alternative), null=null, alternative=alternative)
 
-    def estimate_time_bin(self, datasets, source, parameters, steps=(), quantities=()):
+    def estimate_time_bin(self, task):
         """Fit the source model in one time bin, on copies of the datasets.
 
         Parameters
         ----------
-        datasets : `~gammapy.datasets.Datasets`
-            Datasets of the bin, with their models.
-        source : str
-            Name of the source model.
-        parameters : `~gammapy_trs.utils.parameters.SourceParameters`
-            Free source parameters.
-        steps : list of `~gammapy_trs.estimation.steps.BinStep`, optional
-            Optional steps. Default is none.
-        quantities : list of `~gammapy_trs.result.quantities.QuantityInfo`, optional
-            The steps' quantities. Default is none.
+        task : `~gammapy_trs.estimation.plan.BinTask`
+            The bin and the run's plan.
 
         Returns
         -------
-        result : dict
-            See `~gammapy_trs.estimation.fit_bin.fit_time_bin`.
+        result : `~gammapy_trs.estimation.plan.BinResult`
+            See `~gammapy_trs.estimation.fit_bin.estimate_bin`.
         """
-        estimator = self.copy()
-        return fit_time_bin(
-            datasets, source, parameters, fit=estimator.fit, steps=steps, quantities=quantities
-        )
+        return estimate_bin(task)
 
-    def _settings(self):
+    def _settings(self, engine):
         """The settings that determine the results (for the checkpoint's fingerprint)."""
         fit = self.fit
         return dict(
@@ -360,27 +420,27 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             fit=repr((fit.backend, fit.optimize_opts, fit.covariance_opts, fit.confidence_opts)),
             shared=list(self.shared_parameters),
             atol=str(self.atol),
+            engine=engine.name,
+            sqrt_ts_threshold_shape=self.sqrt_ts_threshold_shape,
         )
 
-    def _checkpoint(self, datasets, intervals):
+    def _checkpoint(self, datasets, intervals, engine):
         if self.checkpoint is None:
             return None
-        key = fingerprint(self._settings(), datasets, intervals)
+        key = fingerprint(self._settings(engine), datasets, intervals)
         return Checkpoint(self.checkpoint, key, n_bins=len(intervals))
 
-    def _run_tasks(self, tasks, intervals, checkpoint):
+    def _run_bins(self, tasks, intervals, checkpoint, runner):
         """The result of each bin, from the checkpoint or computed (and checkpointed)."""
         done = checkpoint.load() if checkpoint is not None else {}
         todo = {index: task for index, task in tasks.items() if index not in done}
         try:
             with sigterm_as_interrupt():
-                results = run_tasks(
+                results = runner.run(
                     self.estimate_time_bin,
                     todo,
-                    n_jobs=self.n_jobs,
-                    backend=self.parallel_backend,
                     on_result=None if checkpoint is None else checkpoint.save,
-                    task_name="Time-resolved fits",
+                    desc="Time-resolved fits",
                 )
         except WorkerLostError as error:
             lost = ", ".join(f"{intervals[i][0].isot} - {intervals[i][1].isot}" for i in error.lost)
@@ -394,12 +454,6 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             raise
         results.update(done)
         return results
-
-    def _run_deferred(self, function, tasks):
-        """The deferred work of the bins that need it, with the run's parallel settings."""
-        return run_tasks(
-            function, tasks, n_jobs=self.n_jobs, backend=self.parallel_backend, task_name="Deferred steps"
-        )
 
     @staticmethod
     def _kept(checkpoint, n_done):
@@ -432,13 +486,28 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
                 "the whole spectrum with a ScaleSpectralModel."
             )
 
-    def _make_steps(self, source_model, parameters, groups):
+    def _check_shared(self, source_model, parameters):
+        unknown = [name for name in self.shared_parameters if name not in parameters.names]
+        if unknown:
+            raise ValueError(
+                f"shared_parameters {unknown} are not free parameters of source "
+                f"{source_model.name!r}; free are {list(parameters.names)}."
+            )
+        norms = {parameters.by_index[idx] for idx in parameters.norm_indices}
+        needs_norm = [step.name for step in step_registry.STEPS if step.needs_norm and step.name in self.selection_optional]
+        if needs_norm and norms and norms <= set(self.shared_parameters):
+            raise ValueError(
+                f"selection_optional {sorted(needs_norm)} needs a norm free in each bin; "
+                f"shared_parameters {self.shared_parameters} share it."
+            )
+
+    def _make_steps(self, source_model, parameters, groups, engine):
         """The optional steps of this run, each complete, in their order."""
         setup = RunSetup(
             source_model=source_model,
             parameters=parameters,
             groups=groups,
-            fit=fast_fit(self.fit),
+            engine=engine,
             selection=self._selection(),
             options=self._step_options,
         )

@@ -5,15 +5,17 @@ import numpy as np
 import astropy.units as u
 from astropy.stats import bayesian_blocks
 from astropy.table import Table
+from gammapy.data import GTI
 from gammapy.datasets import Datasets
-from gammapy.modeling import Fit
+from ..engine import integral_fluxes, select_engine
 from ..result.flux_states import FluxStates
-from ..utils.fluxes import FLUX_UNIT, integral_fluxes
-from ..utils.parameters import SourceParameters
+from ..result.lightcurve import bin_fluxes
 from ..utils.numerics import optimiser_numerics
-from .fast_statistic import copy_for_fit
-from .steps import BinContext, RunSetup
-from .steps.ts import TSStep
+from ..utils.parameters import SourceParameters
+from ..utils.units import FLUX_UNIT
+from .grouping import group_datasets
+from .stacked import fit_stacked
+from .steps.ts import source_ts
 
 __all__ = ["STATE_METHODS", "fit_flux_states", "group_by_flux"]
 
@@ -21,17 +23,6 @@ log = logging.getLogger(__name__)
 
 STATE_METHODS = ("quantiles", "thresholds", "bayesian-blocks")
 """How bins are grouped into flux states."""
-
-
-def _bin_fluxes(spectrum, energy_min, energy_max):
-    flux = np.full(spectrum.n_bins, np.nan)
-    error = np.full(spectrum.n_bins, np.nan)
-    for idx, (model, ok) in enumerate(zip(spectrum.models, spectrum.success)):
-        if ok:
-            fluxes = integral_fluxes(model.spectral_model, energy_min, energy_max)
-            flux[idx] = fluxes["flux"].to_value(FLUX_UNIT)
-            error[idx] = fluxes["flux_err"].to_value(FLUX_UNIT)
-    return flux, error
 
 
 def group_by_flux(flux, flux_err=None, time=None, method="quantiles", n_states=3, thresholds=None, p0=0.05):
@@ -91,24 +82,28 @@ def group_by_flux(flux, flux_err=None, time=None, method="quantiles", n_states=3
 
 
 @optimiser_numerics()
-def _fit_state(datasets, source, fit):
-    stacked = Datasets(datasets).stack_reduce(name="state")
-    source_model = datasets.models[source]
-    copies = copy_for_fit([stacked], models=[source_model])
+def _fit_state(datasets, source_model, engine):
+    """The source model fitted to the stacked datasets of a state: success, values, TS, model."""
+    fit = fit_stacked(datasets, source_model, engine, name="state")
     parameters = SourceParameters.from_model(source_model)
-    result = fit.run(copies)
-    model = copies.models[source]
     values = {}
     for name, idx in parameters:
-        par = model.parameters[idx]
-        values[name] = par.value if result.success else np.nan
-        values[f"{name}_err"] = par.error if result.success else np.nan
+        par = fit.model.parameters[idx]
+        values[name] = par.value if fit.success else np.nan
+        values[f"{name}_err"] = par.error if fit.success else np.nan
     ts = dict(ts=np.nan, sqrt_ts=np.nan)
-    if result.success and parameters.norm_index is not None:
-        setup = RunSetup(source_model, parameters, [], fit, set(), {})
-        context = BinContext(copies, source, parameters, float(result.total_stat), fit)
-        ts = TSStep(setup).run(context)
-    return bool(result.success), values, ts, model.copy(name=source)
+    if fit.success and parameters.norm_indices:
+        ts = source_ts(engine, fit.datasets, fit.source, parameters.norm_indices, fit.stat)
+    return fit.success, values, ts, fit.model.copy(name=fit.source)
+
+
+def _state_datasets(datasets, axis, members, atol):
+    """The datasets of a state's bins (each within a bin, as the estimator groups them)."""
+    gti = GTI.create(axis.time_min[members], axis.time_max[members])
+    _, groups = group_datasets(datasets, gti, atol)
+    selected = Datasets([dataset for group in groups for dataset in group])
+    selected.models = datasets.models
+    return selected
 
 
 def fit_flux_states(
@@ -122,11 +117,13 @@ def fit_flux_states(
     energy_max=None,
     fit=None,
     atol="1e-6 s",
+    engine="auto",
 ):
     """Spectra of flux states: the bins of a result grouped by flux, stacked and fitted.
 
-    The flux of each bin is that of its fitted model between ``energy_min`` and
-    ``energy_max``; bins whose fit failed are left out. The datasets of the bins of
+    The flux of each bin is that of the result's "flux" step, or of its fitted
+    model, between ``energy_min`` and ``energy_max``; bins whose fit failed are
+    left out. The datasets of the bins of
     each state are stacked (`~gammapy.datasets.Datasets.stack_reduce`) and the
     source model (as set on ``datasets``) is fitted to them.
 
@@ -146,16 +143,18 @@ def fit_flux_states(
         Fit instance. Default is None, ``Fit()``.
     atol : `~astropy.units.Quantity` or str, optional
         Tolerance on time comparisons. Default is "1e-6 s".
+    engine : {"auto", "compiled", "gammapy"} or `~gammapy_trs.engine.FitEngine`, optional
+        The fit engine (`~gammapy_trs.engine.select_engine`). Default is "auto".
 
     Returns
     -------
     states : `~gammapy_trs.result.flux_states.FluxStates`
         One row per state, faintest first.
     """
-    fit = Fit() if fit is None else fit
     energy_min = u.Quantity(spectrum.meta.get("energy_min", "1 TeV") if energy_min is None else energy_min)
     energy_max = u.Quantity(spectrum.meta.get("energy_max", "10 TeV") if energy_max is None else energy_max)
-    flux, flux_err = _bin_fluxes(spectrum, energy_min, energy_max)
+    flux, flux_err, _ = bin_fluxes(spectrum, energy_min, energy_max)
+    flux[~spectrum.success] = np.nan
     axis = spectrum.time_axis
     time = (axis.time_mid - axis.time_min[0]).to_value(u.s)
     if thresholds is not None:
@@ -164,21 +163,13 @@ def fit_flux_states(
 
     source = spectrum.meta.get("source", spectrum.models[0].name)
     atol = u.Quantity(atol)
+    source_model = datasets.models[source]
+    engine = select_engine(engine, fit, Datasets(list(datasets)[:1]), source)
     rows, models = [], []
     for state in sorted(set(states) - {-1}):
         members = np.flatnonzero(states == state)
-        selected = Datasets(
-            [
-                d
-                for d in datasets
-                if any(
-                    d.gti.time_start[0] >= axis.time_min[i] - atol and d.gti.time_stop[-1] <= axis.time_max[i] + atol
-                    for i in members
-                )
-            ]
-        )
-        selected.models = datasets.models
-        success, values, ts, model = _fit_state(selected, source, fit)
+        selected = _state_datasets(datasets, axis, members, atol)
+        success, values, ts, model = _fit_state(selected, source_model, engine)
         fluxes = integral_fluxes(model.spectral_model, energy_min, energy_max) if success else {}
         rows.append(
             dict(

@@ -5,23 +5,109 @@ import astropy.units as u
 from gammapy.datasets import Dataset, Datasets, MapDataset, MapDatasetOnOff
 from gammapy.modeling.models import SkyModel
 
-__all__ = ["validate_datasets", "source_model", "energy", "positive", "check_n_bins"]
+__all__ = [
+    "check_n_bins",
+    "choice",
+    "duration",
+    "energy",
+    "energy_edges",
+    "positive",
+    "selection",
+    "source_model",
+    "threshold",
+    "validate_datasets",
+]
 
 
 def energy(value, name):
-    """``value`` as an energy `~astropy.units.Quantity`, or a ValueError naming ``name``."""
+    """``value`` as a positive energy `~astropy.units.Quantity`, or a ValueError naming ``name``."""
     try:
         quantity = u.Quantity(value)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name} must be an energy such as '1 TeV', got {value!r}.") from error
     if not quantity.unit.is_equivalent(u.TeV) or quantity.size != 1 or not np.isfinite(quantity):
         raise ValueError(f"{name} must be one finite energy such as '1 TeV', got {value!r}.")
+    if not quantity > 0:
+        raise ValueError(f"{name} must be a positive energy such as '1 TeV', got {value!r}.")
     return quantity
+
+
+def energy_edges(value, name):
+    """``value`` as at least two increasing positive energies (TeV), or a ValueError naming ``name``."""
+    try:
+        edges = u.Quantity(value, "TeV").ravel()
+    except (TypeError, ValueError, u.UnitsError) as error:
+        raise ValueError(f"{name} must be energies such as [0.4, 1, 3, 10] * u.TeV, got {value!r}.") from error
+    if edges.size < 2 or not np.all(np.isfinite(edges)) or not np.all(edges > 0):
+        raise ValueError(f"{name} must be at least two finite positive energies, got {value!r}.")
+    if not np.all(np.diff(edges) > 0):
+        raise ValueError(f"{name} must be strictly increasing (no duplicate), got {edges}.")
+    return edges
+
+
+def duration(value, name):
+    """``value`` as a non-negative time `~astropy.units.Quantity`, or a ValueError naming ``name``."""
+    try:
+        quantity = u.Quantity(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a duration such as '1e-6 s', got {value!r}.") from error
+    if not quantity.unit.is_equivalent(u.s) or quantity.size != 1 or not np.isfinite(quantity) or quantity < 0:
+        raise ValueError(f"{name} must be one non-negative duration such as '1e-6 s', got {value!r}.")
+    return quantity
+
+
+def threshold(value, name):
+    """``value`` as a float that is not NaN (infinite allowed), or a ValueError naming ``name``."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a number (inf allowed), got {value!r}.") from error
+    if np.isnan(value):
+        raise ValueError(f"{name} must be a number (inf allowed), not NaN.")
+    return value
+
+
+def choice(value, name, choices):
+    """``value`` if it is one of ``choices``, or a ValueError naming ``name`` and them."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}.")
+    return value
+
+
+def selection(value, available):
+    """The optional steps of ``selection_optional``: None (none), "all", a step name or a list of them.
+
+    Parameters
+    ----------
+    value : None, str or list of str
+        Selection.
+    available : list of str
+        The step names.
+
+    Returns
+    -------
+    selection : list of str
+        The selected steps.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = list(available) if value == "all" else [value]
+    value = list(value)
+    if "all" in value:
+        return list(available)
+    unknown = [name for name in value if name not in available]
+    if unknown:
+        raise ValueError(f"selection_optional {unknown} are not steps; choose among {list(available)} or 'all'.")
+    return value
 
 
 def positive(value, name):
     """``value`` as a positive finite float, or a ValueError naming ``name``."""
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a positive number, got {value!r}.") from error
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be positive, got {value}.")
     return value
@@ -48,13 +134,33 @@ def _check_counts(dataset):
             raise ValueError(f"Dataset {dataset.name!r} has negative {name}.")
 
 
+def _check_maps(dataset):
+    """Exposure, background and the ON and OFF acceptances finite and non-negative (in the
+    dataset's safe mask, where one is set)."""
+    mask = None if dataset.mask_safe is None else np.asarray(dataset.mask_safe.data, dtype=bool)
+    names = ["exposure", "background"]
+    if isinstance(dataset, MapDatasetOnOff):
+        names += ["acceptance", "acceptance_off"]
+    for name in names:
+        data = getattr(dataset, name, None)
+        if data is None:
+            continue
+        values = np.asarray(data.data, dtype=float)
+        if mask is not None and values.shape == mask.shape:
+            values = values[mask]
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"Dataset {dataset.name!r} has non-finite {name} (NaN or inf).")
+        if np.any(values < 0):
+            raise ValueError(f"Dataset {dataset.name!r} has negative {name}.")
+
+
 def validate_datasets(datasets):
     """The datasets as `~gammapy.datasets.Datasets`, checked for what the estimator needs.
 
     Supported are Gammapy's map and spectrum datasets (`~gammapy.datasets.MapDataset`,
     `~gammapy.datasets.SpectrumDataset`) with a background, and their on-off
-    versions with OFF counts, each with a GTI, finite non-negative counts, and
-    models set.
+    versions with OFF counts, each with a GTI, finite non-negative counts,
+    exposure, background and acceptances, and models set.
 
     Parameters
     ----------
@@ -94,6 +200,7 @@ def validate_datasets(datasets):
         raise ValueError(f"Datasets without a GTI cannot be placed in time: {missing}")
     for dataset in datasets:
         _check_counts(dataset)
+        _check_maps(dataset)
     if len(datasets.models) == 0:
         raise ValueError(
             "The datasets have no models: set datasets.models to the source model "

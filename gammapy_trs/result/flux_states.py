@@ -3,7 +3,7 @@
 import numpy as np
 import astropy.units as u
 from astropy.table import Table
-from ..utils.fluxes import FLUX_UNIT
+from ..utils.units import FLUX_UNIT
 
 __all__ = ["FluxStates"]
 

@@ -56,6 +56,7 @@ CORE_QUANTITIES = [
     QuantityInfo("excess", description="Summed excess counts (counts - background) in the fit mask"),
     QuantityInfo("npred", description="Summed predicted counts (source and background) in the fit mask"),
     QuantityInfo("npred_signal", description="Summed predicted counts of the source in the fit mask"),
+    QuantityInfo("quality", description="Quality flags of the bin, a bitmask (0: none; see QUALITY_FLAGS)", default=0),
     QuantityInfo(
         "fit_message",
         description="The optimiser's message (and the covariance's where it failed), or the error",
@@ -66,7 +67,7 @@ CORE_QUANTITIES = [
 
 
 def parameter_quantities(name, unit):
-    """The value and error of a fitted parameter.
+    """The value, error and quality flags of a fitted parameter.
 
     Parameters
     ----------
@@ -78,9 +79,10 @@ def parameter_quantities(name, unit):
     Returns
     -------
     quantities : list of `QuantityInfo`
-        ``<name>`` and ``<name>_err``.
+        ``<name>``, ``<name>_err`` and ``<name>_quality``.
     """
     return [
         QuantityInfo(name, unit, f"Best-fit value of {name}"),
         QuantityInfo(f"{name}_err", unit, f"Error of {name} from the covariance (1 sigma)"),
+        QuantityInfo(f"{name}_quality", description=f"Quality flags of {name}, a bitmask (0: none)", default=0),
     ]

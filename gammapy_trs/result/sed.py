@@ -8,14 +8,13 @@ from astropy.table import Table
 from gammapy.estimators import FluxPoints
 from gammapy.maps import Map, MapAxis, Maps, RegionGeom
 from gammapy.maps.axes import UNIT_STRING_FORMAT
+from ..utils.units import DNDE_UNIT
 from .lightcurve import counts_map
 
-__all__ = ["SED_PREFIX", "sed_table", "split_sed_columns", "to_sed", "plot_spectra"]
+__all__ = ["SED_PRODUCT", "sed_table", "to_sed", "plot_spectra"]
 
-SED_PREFIX = "sed_"
-"""Prefix of the flux-point columns in the result's table (one vector per bin)."""
-
-DNDE_UNIT = u.Unit("cm-2 s-1 TeV-1")
+SED_PRODUCT = "sed"
+"""Name of the flux points among a result's products (columns ``sed_*`` of its table)."""
 _DNDE = ("dnde", "dnde_err", "dnde_ul")
 _BOOL = ("is_ul", "success")
 _OTHER = ("ts", "sqrt_ts", "counts", "npred")
@@ -46,8 +45,8 @@ def sed_table(bin_seds):
     Returns
     -------
     table : `~astropy.table.Table` or None
-        Columns ``sed_e_min``, ``sed_e_max``, ``sed_dnde``... (NaN and False in
-        bins without flux points); None if no bin has flux points.
+        Columns ``e_min``, ``e_max``, ``dnde``... (NaN and False in bins without
+        flux points); None if no bin has flux points.
     """
     first = next((sed for sed in bin_seds if sed is not None), None)
     if first is None:
@@ -55,8 +54,8 @@ def sed_table(bin_seds):
     edges = first["energy_edges"]
     n_bins, n_energy = len(bin_seds), len(edges) - 1
     table = Table()
-    table[f"{SED_PREFIX}e_min"] = np.tile(edges[:-1], (n_bins, 1)) * u.TeV
-    table[f"{SED_PREFIX}e_max"] = np.tile(edges[1:], (n_bins, 1)) * u.TeV
+    table["e_min"] = np.tile(edges[:-1], (n_bins, 1)) * u.TeV
+    table["e_max"] = np.tile(edges[1:], (n_bins, 1)) * u.TeV
     for name in _DNDE + _OTHER + _BOOL:
         empty = False if name in _BOOL else np.nan
         values = np.full((n_bins, n_energy), empty, dtype=bool if name in _BOOL else float)
@@ -65,34 +64,10 @@ def sed_table(bin_seds):
                 if not np.allclose(sed["energy_edges"], edges):
                     raise ValueError("The flux points of the bins have different energy edges.")
                 values[idx] = sed[name]
-        table[f"{SED_PREFIX}{name}"] = values * DNDE_UNIT if name in _DNDE else values
+        table[name] = values * DNDE_UNIT if name in _DNDE else values
     for name, column in table.columns.items():
-        column.info.description = _DESCRIPTIONS[name[len(SED_PREFIX):]]
+        column.info.description = _DESCRIPTIONS[name]
     return table
-
-
-def split_sed_columns(table):
-    """The flux-point columns of a result's table, and the table without them.
-
-    Parameters
-    ----------
-    table : `~astropy.table.Table`
-        Table of `~gammapy_trs.TimeResolvedSpectrum.to_table`.
-
-    Returns
-    -------
-    sed, rest : `~astropy.table.Table` or None, `~astropy.table.Table`
-        The flux-point columns (None if there are none) and the other columns.
-    """
-    names = [name for name in table.colnames if name.startswith(SED_PREFIX)]
-    if not names:
-        return None, table
-    sed = Table([table[name] for name in names])
-    for name in ("is_ul", "success"):
-        sed[f"{SED_PREFIX}{name}"] = np.asarray(sed[f"{SED_PREFIX}{name}"], dtype=bool)
-    rest = table.copy(copy_data=False)
-    rest.remove_columns(names)
-    return sed, rest
 
 
 def to_sed(spectrum):
@@ -111,22 +86,22 @@ def to_sed(spectrum):
         the first bin whose fit succeeded). Written with
         ``format="lightcurve"``.
     """
-    sed = spectrum.sed_table
+    sed = spectrum.products.get(SED_PRODUCT)
     if sed is None:
         raise ValueError('The result has no flux points: run the estimator with selection_optional "sed".')
     energy_axis = MapAxis.from_energy_edges(
-        np.append(sed[f"{SED_PREFIX}e_min"].quantity[0], sed[f"{SED_PREFIX}e_max"].quantity[0, -1])
+        np.append(sed["e_min"].quantity[0], sed["e_max"].quantity[0, -1])
     )
     geom = RegionGeom.create(region=None, axes=[energy_axis, spectrum.time_axis])
 
     def as_map(name):
-        column = sed[f"{SED_PREFIX}{name}"]
-        data = np.asarray(column).reshape(geom.data_shape)  # (bin, energy): data shape (time, energy, 1, 1)
+        column = sed[name]
+        data = np.asarray(column, dtype=bool if name in _BOOL else None).reshape(geom.data_shape)  # (bin, energy): data shape (time, energy, 1, 1)
         return Map.from_geom(geom, data=data, unit=column.unit or "", dtype=data.dtype)
 
     maps = Maps(**{name: as_map(name) for name in _DNDE + _OTHER + _BOOL if name not in ("counts", "npred")})
     for name in ("counts", "npred"):
-        maps[name] = counts_map(np.asarray(sed[f"{SED_PREFIX}{name}"]), energy_axis, spectrum.time_axis)
+        maps[name] = counts_map(np.asarray(sed[name]), energy_axis, spectrum.time_axis)
     reference = next((m for m, ok in zip(spectrum.models, spectrum.success) if ok), spectrum.models[0])
     return FluxPoints.from_maps(
         maps=maps,
@@ -183,10 +158,10 @@ def plot_spectra(spectrum, ax=None, sed_type="e2dnde", energy_bounds=None, cmap=
     from matplotlib.cm import ScalarMappable
 
     ax = plt.gca() if ax is None else ax
-    sed = spectrum.sed_table
+    sed = spectrum.products.get(SED_PRODUCT)
     if energy_bounds is None:
         if sed is not None:
-            energy_bounds = u.Quantity([sed[f"{SED_PREFIX}e_min"].quantity[0, 0], sed[f"{SED_PREFIX}e_max"].quantity[0, -1]])
+            energy_bounds = u.Quantity([sed["e_min"].quantity[0, 0], sed["e_max"].quantity[0, -1]])
         else:
             energy_bounds = [0.3, 30] * u.TeV
     elapsed, norm, colormap = _time_colors(spectrum, cmap)

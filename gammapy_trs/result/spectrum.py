@@ -11,7 +11,8 @@ from .formats import read_result, write_result
 from .lightcurve import to_lightcurve
 from .plotting import plot_correlation, plot_parameter, plot_summary
 from .quantities import CORE_QUANTITIES
-from .sed import plot_spectra, sed_table, split_sed_columns, to_sed
+from .products import join_products, split_products
+from .sed import plot_spectra, to_sed
 from .variability import correlation, likelihood_ratio, variability
 
 __all__ = ["TimeResolvedSpectrum"]
@@ -43,13 +44,14 @@ class TimeResolvedSpectrum:
     shared_parameters : `~astropy.table.Table`, optional
         Parameters shared by all bins (``name``, ``value``, ``error``, ``errn``,
         ``errp``, ``value_stacked``, ``error_stacked``, ``unit``). Default is None, none.
-    sed : `~astropy.table.Table`, optional
-        Flux points of each bin (the "sed" step), one row per bin, see
-        `~gammapy_trs.result.sed.sed_table`. Default is None, none.
+    products : dict of str to `~astropy.table.Table`, optional
+        Per-bin products that are not one number, by name, each a table of
+        one row per bin (e.g. ``"sed"``, the flux points of the "sed" step, see
+        `~gammapy_trs.result.sed.sed_table`). Default is None, none.
     """
 
     def __init__(
-        self, data, models, parameter_names, meta=None, descriptions=None, shared_parameters=None, sed=None
+        self, data, models, parameter_names, meta=None, descriptions=None, shared_parameters=None, products=None
     ):
         if not data:
             raise ValueError("No per-bin data given.")
@@ -63,7 +65,7 @@ class TimeResolvedSpectrum:
         self._descriptions = {info.name: info.description for info in CORE_QUANTITIES}
         self._descriptions.update(descriptions or {})
         self._shared = None if shared_parameters is None else Table(shared_parameters)
-        self._sed = None if sed is None else Table(sed)
+        self._products = {name: Table(table) for name, table in (products or {}).items()}
 
         if len(self._models) != self.time_axis.nbin:
             raise ValueError(
@@ -77,19 +79,21 @@ class TimeResolvedSpectrum:
         ]
         if missing:
             raise ValueError(f"Missing per-bin data for parameters: {missing}")
-        if self._sed is not None and len(self._sed) != self.time_axis.nbin:
-            raise ValueError(f"Got flux points for {len(self._sed)} bins, for {self.time_axis.nbin} time bins.")
+        for name, table in self._products.items():
+            if len(table) != self.time_axis.nbin:
+                raise ValueError(f"Got product {name!r} for {len(table)} bins, for {self.time_axis.nbin} time bins.")
 
     @classmethod
     def from_bin_results(
-        cls, results, time_axis, parameter_names, meta=None, quantities=None, shared_parameters=None
+        cls, results, time_axis, parameter_names, meta=None, quantities=None, shared_parameters=None, products=None
     ):
-        """Create from the per-bin results of `~gammapy_trs.estimation.fit_bin.fit_time_bin`.
+        """Create from the per-bin results of the estimator.
 
         Parameters
         ----------
-        results : list of dict
-            One result per time bin, in time order.
+        results : list
+            One result per time bin, in time order, each with ``quantities`` (a
+            dict) and ``model`` (`~gammapy_trs.estimation.plan.BinResult`).
         time_axis : `~gammapy.maps.TimeMapAxis`
             Time axis of the bins.
         parameter_names : list of str
@@ -99,7 +103,10 @@ class TimeResolvedSpectrum:
         quantities : list of `~gammapy_trs.result.quantities.QuantityInfo`, optional
             Declarations of the quantities, for their descriptions. Default is None.
         shared_parameters : `~astropy.table.Table`, optional
-            Parameters shared by all bins. Default is None.
+            Parameters shared by all bins, also added as per-bin columns (the
+            same value in every bin). Default is None.
+        products : dict of str to `~astropy.table.Table`, optional
+            Per-bin products. Default is None.
 
         Returns
         -------
@@ -107,21 +114,26 @@ class TimeResolvedSpectrum:
             Container.
         """
         columns = {}
-        for name in results[0]["quantities"]:
-            values = [result["quantities"][name] for result in results]
+        for name in results[0].quantities:
+            values = [result.quantities[name] for result in results]
             columns[name] = (
                 u.Quantity(values) if isinstance(values[0], u.Quantity) else np.array(values)
             )
-        models = [result["model"] for result in results]
         descriptions = {info.name: info.description for info in quantities or []}
-        sed = sed_table([result.get("products", {}).get("sed") for result in results])
+        for row in shared_parameters if shared_parameters is not None else []:
+            name, unit = str(row["name"]), u.Unit(str(row["unit"]))
+            for column, key, text in ((name, "value", "Shared by all bins: value"), (f"{name}_err", "error", "Shared by all bins: error")):
+                if column not in columns:
+                    columns[column] = np.full(len(results), float(row[key])) * unit
+                    descriptions[column] = f"{text} of {name} (joint likelihood of all bins)"
+        models = [result.model for result in results]
         return cls._from_columns(
-            columns, time_axis, models, parameter_names, meta, descriptions, shared_parameters, sed
+            columns, time_axis, models, parameter_names, meta, descriptions, shared_parameters, products
         )
 
     @classmethod
     def _from_columns(
-        cls, columns, time_axis, models, parameter_names, meta=None, descriptions=None, shared=None, sed=None
+        cls, columns, time_axis, models, parameter_names, meta=None, descriptions=None, shared=None, products=None
     ):
         geom = RegionGeom.create(region=None, axes=[time_axis])
         data = {}
@@ -130,7 +142,7 @@ class TimeResolvedSpectrum:
             values = getattr(values, "value", values)
             values = np.asarray(values).reshape(geom.data_shape)
             data[name] = Map.from_geom(geom, data=values, unit=unit, dtype=values.dtype)
-        return cls(data, models, parameter_names, meta, descriptions, shared, sed)
+        return cls(data, models, parameter_names, meta, descriptions, shared, products)
 
     @property
     def time_axis(self):
@@ -165,9 +177,10 @@ class TimeResolvedSpectrum:
         return None if self._shared is None else self._shared.copy()
 
     @property
-    def sed_table(self):
-        """Flux points of each bin (the "sed" step) as a table, one row per bin, or None."""
-        return None if self._sed is None else self._sed.copy()
+    def products(self):
+        """Per-bin products that are not one number, by name: tables of one row per bin (e.g.
+        ``"sed"``, the flux points of the "sed" step), a dict."""
+        return {name: table.copy() for name, table in self._products.items()}
 
     @property
     def descriptions(self):
@@ -214,9 +227,11 @@ class TimeResolvedSpectrum:
         """Convert to a table with one row per time bin.
 
         The columns are ``time_min`` and ``time_max`` (`~astropy.time.Time`,
-        UTC), ``success``, then ``<par>`` and ``<par>_err`` for each fitted
-        parameter, then every other per-bin quantity, then the flux points of
-        the "sed" step if it ran (``sed_*``, one vector per bin).
+        UTC), ``success``, ``quality`` (the bin's flags,
+        `~gammapy_trs.result.quality.QUALITY_FLAGS`), then ``<par>``,
+        ``<par>_err`` and ``<par>_quality`` for each fitted parameter, then
+        every other per-bin quantity (shared parameters among them), then the columns of each
+        product (``<product>_<column>``, e.g. ``sed_dnde``, one vector per bin).
 
         Returns
         -------
@@ -227,15 +242,13 @@ class TimeResolvedSpectrum:
         table = Table(meta=self._table_meta())
         table["time_min"] = Time(axis.time_min, format="isot", scale="utc")
         table["time_max"] = Time(axis.time_max, format="isot", scale="utc")
-        names = ["success"]
-        names += [n for par in self._parameter_names for n in (par, f"{par}_err")]
+        names = [n for n in ("success", "quality") if n in self._data]
+        names += [n for par in self._parameter_names for n in (par, f"{par}_err", f"{par}_quality") if n in self._data]
         names += [n for n in self._data if n not in names]
         for name in names:
             table[name] = self.quantity(name)
             table[name].info.description = self._descriptions.get(name)
-        if self._sed is not None:
-            for name in self._sed.colnames:
-                table[name] = self._sed[name]
+        join_products(table, self._products)
         return table
 
     def _table_meta(self):
@@ -261,7 +274,7 @@ class TimeResolvedSpectrum:
         spectrum : `TimeResolvedSpectrum`
             Container.
         """
-        sed, table = split_sed_columns(table)
+        products, table = split_products(table)
         meta = {key.lower(): value for key, value in table.meta.items()}
         parnames = meta.pop("parnames", "")
         parameter_names = parnames.split(",") if parnames else []
@@ -279,7 +292,7 @@ class TimeResolvedSpectrum:
                 columns[name] = np.char.decode(values, "utf-8")  # FITS strings are bytes
         descriptions = {name: table[name].description for name in names if table[name].description}
         return cls._from_columns(
-            columns, time_axis, models, parameter_names, meta, descriptions, shared_parameters, sed
+            columns, time_axis, models, parameter_names, meta, descriptions, shared_parameters, products
         )
 
     def write(self, filename, format=None, overwrite=False):
@@ -341,9 +354,9 @@ class TimeResolvedSpectrum:
         if isinstance(idx, (int, np.integer)):
             idx = slice(idx, idx + 1 if idx != -1 else None)
         data = {name: m.slice_by_idx({"time": idx}) for name, m in self._data.items()}
-        sed = None if self._sed is None else self._sed[idx]
+        products = {name: table[idx] for name, table in self._products.items()}
         return self.__class__(
-            data, self._models[idx], self._parameter_names, self.meta, self._descriptions, self._shared, sed
+            data, self._models[idx], self._parameter_names, self.meta, self._descriptions, self._shared, products
         )
 
     def slice_by_time(self, time_min, time_max, atol="1e-6 s"):

@@ -17,19 +17,20 @@ class RunSetup:
         Its free parameters.
     groups : list of `~gammapy.datasets.Datasets`
         The datasets of each bin.
-    fit : `~gammapy.modeling.Fit`
-        Fit instance.
+    engine : `~gammapy_trs.engine.FitEngine`
+        The run's fit engine.
     selection : set of str
         The selected steps, with the steps they require.
     options : dict
         The estimator's step options (``n_sigma``, ``n_sigma_ul``,
-        ``sqrt_ts_threshold_ul``, ``energy_min``, ``energy_max``, ``compare_to``).
+        ``sqrt_ts_threshold_ul``, ``ul_shape``, ``energy_min``, ``energy_max``,
+        ``compare_to``, ``sed_energy_edges``).
     """
 
     source_model: object
     parameters: object
     groups: list
-    fit: object
+    engine: object
     selection: set
     options: dict
 
@@ -40,40 +41,52 @@ class BinContext:
 
     Attributes
     ----------
-    datasets : `~gammapy_trs.estimation.fast_statistic.FitDatasets`
-        Copies of the bin's datasets, at the best fit. A step leaves the
-        parameters as it found them.
+    datasets : `~gammapy.datasets.Datasets`
+        The engine's copies of the bin's datasets, at the best fit. A step
+        leaves the parameters as it found them.
     source : str
         Source model name.
     parameters : `~gammapy_trs.utils.parameters.SourceParameters`
         Free source parameters.
     stat : float
-        Total fit statistic at the best fit.
-    fit : `~gammapy.modeling.Fit`
-        Fit instance.
+        Total fit statistic at the best fit (NaN where the fit failed).
+    engine : `~gammapy_trs.engine.FitEngine`
+        The run's fit engine.
+    quality : `~gammapy_trs.estimation.quality.BinQuality`
+        The bin's quality flags, and which parameter values stand.
+    ts : dict
+        ``ts``, ``sqrt_ts`` and ``stat_null`` of the source in the bin (NaN where
+        not computed).
     values : dict
         The bin's quantities so far (those of the steps run before).
-    shared : dict
-        What a step leaves for the later steps of the bin (e.g. the model at
-        the upper limit).
     products : dict
         Per-bin products that are not one number (e.g. the flux points of the
         "sed" step), kept with the bin's result.
+    upper_limit_model : `~gammapy.modeling.models.SkyModel` or None
+        The source model at the bin's upper limit (the "ul" step), for the
+        steps after it (the fluxes at the limit).
     """
 
     datasets: object
     source: str
     parameters: object
     stat: float
-    fit: object
+    engine: object
+    quality: object = None
+    ts: dict = dataclasses.field(default_factory=dict)
     values: dict = dataclasses.field(default_factory=dict)
-    shared: dict = dataclasses.field(default_factory=dict)
     products: dict = dataclasses.field(default_factory=dict)
+    upper_limit_model: object = None
 
     @property
     def model(self):
         """The fitted source model of the bin."""
         return self.datasets.models[self.source]
+
+    @property
+    def fit_succeeded(self):
+        """Whether the bin's fit succeeded."""
+        return self.stat == self.stat  # NaN where it failed
 
 
 class BinStep:
@@ -84,17 +97,12 @@ class BinStep:
     (run before it), whether it ``needs_norm`` (a free norm parameter) or a
     ``single_norm`` (exactly one, not the norms of a compound model), the
     quantities it adds (`quantities`, with units, descriptions and the value
-    where it is not computed) and the meta data it writes (`meta`). `run`
-    computes its quantities in one bin whose fit succeeded (and in bins whose
-    fit failed, with ``stat`` NaN and NaN parameters, if it
-    ``runs_on_failed_fit``). A step is made once per run by `create`, complete.
-
-    A step that needs a fit over all bins for some bins only (the upper
-    limits) defers that work until every bin is fitted: `defers` says which
-    bins need it (from their quantities), `prepare_deferred` does the work
-    over all bins once, if any bin needs it, and `run_deferred` runs in each
-    of those bins, with the run's ``n_jobs``, in the order of the steps (a
-    later step sees what an earlier one left in ``context.shared``).
+    where it is not computed), the per-bin products it makes (`products`) and
+    the meta data it writes (`meta`). `run` computes its quantities in one bin
+    whose fit succeeded (and in bins whose fit failed, with ``stat`` NaN and
+    NaN parameters, if it ``runs_on_failed_fit``). A step is made once per
+    run by `create`, complete: a step that needs a fit over all bins (the
+    shape of the upper limits) makes it there, before the first bin.
     """
 
     name = None
@@ -120,20 +128,14 @@ class BinStep:
         """The quantities the step adds, a list of `~gammapy_trs.result.quantities.QuantityInfo`."""
         raise NotImplementedError
 
-    def meta(self):
-        """Meta data of the result, a dict. Default is none."""
+    def products(self):
+        """The per-bin products the step makes: their names, each with the function that makes the
+        table of all bins from the per-bin products (one row per bin; None where a bin has none).
+        Default is none."""
         return {}
 
-    def defers(self, values):
-        """Whether a bin with these quantities needs `run_deferred`. Default is never."""
-        return False
-
-    def prepare_deferred(self, groups):
-        """The work over all bins (``groups``: the datasets of each bin), before `run_deferred`.
-        Default is none."""
-
-    def run_deferred(self, context):
-        """The step's deferred quantities in one bin (see `defers`). Default is none."""
+    def meta(self):
+        """Meta data of the result, a dict. Default is none."""
         return {}
 
     def run(self, context):

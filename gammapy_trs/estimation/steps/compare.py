@@ -4,7 +4,7 @@ import numpy as np
 from gammapy.modeling.models import SkyModel
 from ...result.quantities import QuantityInfo
 from ...utils.significance import chi2_p_value, chi2_significance
-from ..fast_statistic import copy_for_fit, copy_models
+from ...engine import copy_models
 from .base import BinStep
 
 __all__ = ["CompareStep", "alternative_model", "start_from_nested"]
@@ -79,10 +79,8 @@ class CompareStep(BinStep):
     """Likelihood-ratio test against ``compare_to``, fitted in every bin.
 
     The alternative starts from the bin's best fit (`start_from_nested`), so
-    that it begins at the null's likelihood; on the compiled path it is fitted
-    on the bin's compiled statistic with the source replaced
-    (`~gammapy_trs.estimation.fast_fit.FastFit.optimize_replaced`), else on
-    copies of the bin's datasets. Gives ``compare_stat``,
+    that it begins at the null's likelihood, and is fitted by the engine
+    (`~gammapy_trs.engine.FitEngine.fit_replaced`). Gives ``compare_stat``,
     ``compare_ts`` (stat - compare_stat), its Wilks ``compare_p_value`` (chi2
     with the difference of free parameters as degrees of freedom),
     ``compare_sigma`` and ``compare_success``.
@@ -131,15 +129,8 @@ class CompareStep(BinStep):
         return {"compare_to": self.alternative.spectral_model.tag[0]}
 
     def run(self, context):
-        datasets, source = context.datasets, context.source
         start = self._start_model(context.model)
-        replaced = getattr(context.fit, "optimize_replaced", None)
-        outcome = replaced(datasets, source, start) if replaced is not None else None
-        if outcome is None:  # fitted on copies of the datasets
-            models = [start if model.name == source else model for model in datasets.models]
-            result = context.fit.optimize(copy_for_fit(datasets, models=models))
-            outcome = (bool(result.success), float(result.total_stat))
-        success, stat_alt = outcome[:2]
+        success, stat_alt = context.engine.fit_replaced(context.datasets, context.source, start)
         ts = context.stat - stat_alt
         return dict(
             compare_stat=stat_alt,

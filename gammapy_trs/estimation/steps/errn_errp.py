@@ -14,9 +14,11 @@ log = logging.getLogger(__name__)
 class ErrnErrpStep(BinStep):
     """Asymmetric profile-likelihood errors ``<par>_errn`` and ``<par>_errp`` at ``n_sigma``.
 
-    The fit's ``confidence``: on the compiled path the ends found by Newton steps
-    (`~gammapy_trs.estimation.profile.profile_interval`), else MINOS's; intervals
-    marked invalid (either side) are NaN, never numbers.
+    The engine's ``confidence``: each end lies on the profile at its level
+    (found by Newton steps on the compiled statistic, or MINOS's checked at
+    the level and found again by bracketing where it is not); intervals not
+    found (either side), and those of parameters whose value does not stand
+    (see `~gammapy_trs.result.quality`), are NaN, never numbers.
     """
 
     name = "errn-errp"
@@ -41,10 +43,10 @@ class ErrnErrpStep(BinStep):
         model = context.model
         result = {}
         for name, idx in self.parameters:
+            if not context.quality.defended(name):
+                continue
             par = model.parameters[idx]
-            interval = context.fit.confidence(
-                context.datasets, par, sigma=self.n_sigma, reoptimize=True
-            )
+            interval = context.engine.confidence(context.datasets, par, sigma=self.n_sigma)
             valid = bool(interval["success"])
             if not valid:
                 log.warning(f"Profile error of {name} is not valid: {interval.get('message')}")

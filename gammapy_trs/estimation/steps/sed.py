@@ -2,29 +2,26 @@
 
 import numpy as np
 import astropy.units as u
-from gammapy.datasets import Datasets
-from gammapy.estimators import FluxPointsEstimator
-from ..fast_fit import fast_fit
+from ...result.sed import sed_table
+from ...utils.units import DNDE_UNIT
 from .base import BinStep
 
-__all__ = ["SEDStep", "SED_QUANTITIES"]
+__all__ = ["SEDStep", "SED_QUANTITIES", "bin_sed"]
 
 SED_QUANTITIES = ("dnde", "dnde_err", "dnde_ul", "ts", "sqrt_ts", "is_ul", "success")
 """What the step keeps of each energy bin (``counts`` and ``npred`` summed over the datasets)."""
-
-DNDE_UNIT = u.Unit("cm-2 s-1 TeV-1")
 
 
 class SEDStep(BinStep):
     """Flux points of the bin in ``sed_energy_edges`` (the product ``"sed"``).
 
     Gammapy's `~gammapy.estimators.FluxPointsEstimator` runs on the bin's
-    datasets with the bin's fitted model as reference (its fits on the fast
-    statistic, `~gammapy_trs.estimation.fast_fit.FastFit`): in each energy bin the
-    norm of that model is fitted with its shape fixed (other free parameters,
-    e.g. background norms, re-optimised), with its error, the TS and an upper
-    limit at ``n_sigma_ul`` (``is_ul`` where sqrt(TS) < 2, Gammapy's default). The flux points are kept
-    as differential fluxes (``dnde``), so that the bins, each with its own
+    datasets with the bin's fitted model as reference, through the run's
+    engine (`~gammapy_trs.engine.FitEngine.flux_points`): in each energy bin
+    the norm of that model is fitted with its shape fixed, with its error, the
+    TS and an upper limit at ``n_sigma_ul`` checked at its level (``is_ul``
+    where sqrt(TS) < 2, Gammapy's default). The flux points are kept as
+    differential fluxes (``dnde``), so that the bins, each with its own
     reference model, share one `~gammapy.estimators.FluxPoints`
     (`~gammapy_trs.TimeResolvedSpectrum.to_sed`). Energy edges snap to the
     edges of the datasets' energy axis, as in Gammapy.
@@ -52,20 +49,16 @@ class SEDStep(BinStep):
     def quantities(self):
         return []
 
+    def products(self):
+        return {"sed": sed_table}
+
     def meta(self):
         return dict(sed_energy_edges=", ".join(f"{e:.6g}" for e in self.energy_edges.to_value("TeV")) + " TeV")
 
     def run(self, context):
-        estimator = FluxPointsEstimator(
-            energy_edges=self.energy_edges,
-            source=context.source,
-            n_sigma=self.n_sigma,
-            n_sigma_ul=self.n_sigma_ul,
-            selection_optional=["ul"],
-            fit=fast_fit(context.fit),
+        points = context.engine.flux_points(
+            context.datasets, context.source, self.energy_edges, n_sigma=self.n_sigma, n_sigma_ul=self.n_sigma_ul
         )
-        with context.datasets.parameters.restore_status():
-            points = estimator.run(Datasets(list(context.datasets)))
         context.products["sed"] = bin_sed(points)
         return {}
 

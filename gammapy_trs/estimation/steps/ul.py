@@ -1,58 +1,34 @@
-"""Upper limit on the source norm, with the shape fixed to its fit over all bins."""
+"""Upper limit on the source norm in every bin, the shape fixed: the bin's own or, where it does not
+stand, that of all bins stacked."""
 
 import logging
 import numpy as np
-from scipy.optimize import brentq
-from gammapy.datasets import Datasets
 from ...result.meta import ul_shape_key
 from ...result.quantities import QuantityInfo
-from ...utils.numerics import optimiser_numerics
-from ..fast_statistic import copy_for_fit
+from ...utils.numerics import bracket_root, optimiser_numerics
+from ..quality import at_bound
+from ..stacked import fit_stacked
 from .base import BinStep
 
-__all__ = ["UpperLimitStep", "bounded_upper_limit", "fit_shape_over_all_bins"]
+__all__ = ["UL_SHAPES", "UpperLimitStep", "bounded_upper_limit", "fallback_shape"]
 
 log = logging.getLogger(__name__)
 
-
-@optimiser_numerics()
-def fit_shape_over_all_bins(groups, source_model, parameters, fit):
-    """Shape parameters fitted over all bins, to fix them for upper limits.
-
-    The fit is made on the stacked datasets of all bins (Gammapy's
-    ``stack_reduce``, background models applied), or jointly on all datasets
-    where they cannot be stacked.
-
-    Returns
-    -------
-    shape : dict of int to float
-        Index in ``source_model.parameters`` and fitted value of each free
-        parameter other than the norm.
-    """
-    datasets = Datasets([d for group in groups for d in group])
-    log.info("Fitting the source shape over all bins for the upper limits.")
-    try:
-        stacked = datasets.stack_reduce(name="all-bins")
-        copies = copy_for_fit([stacked], models=[source_model])
-    except Exception as error:  # noqa: BLE001 -- e.g. datasets of different geometries
-        log.info(f"Datasets cannot be stacked ({error!r}); fitting them jointly.")
-        copies = copy_for_fit(datasets)
-    result = fit.run(copies)
-    if not result.success:
-        log.warning(f"The fit over all bins did not succeed: {result.message}")
-    model = copies.models[source_model.name]
-    return {idx: float(model.parameters[idx].value) for idx in parameters.shape_indices}
+UL_SHAPES = ("bin", "stacked")
+"""The shape at which the norm's limit is computed: the bin's own best fit, where it stands (else
+the fallback shape), or the fallback shape in every bin."""
 
 
-def _profile(datasets, norm, value, fit, others_free):
+def _stat(engine, datasets, norm, value, others_free):
     """Total statistic at a norm value, the other free parameters re-optimised."""
     norm.value = value
     if others_free:
-        fit.optimize(datasets)
-    return float(datasets.stat_sum())
+        engine.optimize(datasets)
+    return float(engine.stat_sum(datasets))
 
 
-def bounded_upper_limit(datasets, norm, fit, n_sigma_ul, start, max_steps=200):
+@optimiser_numerics()
+def bounded_upper_limit(engine, datasets, norm, n_sigma_ul, start):
     """Profile-likelihood upper limit of a norm bounded below at zero.
 
     The reference is the minimum of the statistic over non-negative norms
@@ -64,20 +40,18 @@ def bounded_upper_limit(datasets, norm, fit, n_sigma_ul, start, max_steps=200):
 
     Parameters
     ----------
+    engine : `~gammapy_trs.engine.FitEngine`
+        Engine.
     datasets : `~gammapy.datasets.Datasets`
-        Datasets, with the norm's model; the parameters are left changed
-        (call it inside ``restore_status``).
+        The engine's copies, with the norm's model; the parameters are left
+        changed (call it inside ``restore_status``).
     norm : `~gammapy.modeling.Parameter`
         The norm parameter.
-    fit : `~gammapy.modeling.Fit`
-        Fit instance.
     n_sigma_ul : float
         Number of sigma (two-sided convention, as in Gammapy: a rise of
         ``n_sigma_ul**2``).
     start : float
         A positive value of the norm, the scale at which the search starts.
-    max_steps : int, optional
-        Largest number of decades searched up or down. Default is 200.
 
     Returns
     -------
@@ -88,113 +62,159 @@ def bounded_upper_limit(datasets, norm, fit, n_sigma_ul, start, max_steps=200):
     norm.value = max(float(norm.value), 0.0) if np.isfinite(norm.value) else abs(float(start))
     norm.min = 0.0 if not bound > 0 else bound
     try:
-        fit.optimize(datasets)
+        engine.optimize(datasets)
     finally:
         norm.min = bound
     best = max(float(norm.value), 0.0) if np.isfinite(norm.value) else 0.0
     norm.frozen = True
     others_free = len(datasets.models.parameters.free_parameters) > 0
     reference = min(
-        _profile(datasets, norm, best, fit, others_free),
-        _profile(datasets, norm, 0.0, fit, others_free),
+        _stat(engine, datasets, norm, best, others_free),
+        _stat(engine, datasets, norm, 0.0, others_free),
     )
     target = reference + n_sigma_ul**2
+    return bracket_root(lambda value: _stat(engine, datasets, norm, value, others_free) - target, best, abs(float(start)))
 
-    def rise(value):
-        return _profile(datasets, norm, value, fit, others_free) - target
 
-    # bracket the rise above the best fit by decades, from the scale of ``start``, so that
-    # the root is found to a precision relative to its own size, whatever its scale
-    low, high = 0.0, abs(float(start))
-    for _ in range(max_steps):
-        if rise(best + high) > 0:
-            break
-        low, high = high, 10 * high
-    else:
-        return np.nan
-    for _ in range(max_steps):
-        if low > 0 or rise(best + high / 10) <= 0:
-            low = max(low, high / 10)
-            break
-        high = high / 10
-    if rise(best + low) > 0:  # no value below the limit was found: no defensible number
-        return np.nan
-    return float(best + brentq(lambda x: rise(best + x), low, high, xtol=1e-12 * high, rtol=1e-10))
+def _stands(values, names):
+    return all(np.isfinite(values[name]) and np.isfinite(values[f"{name}_err"]) for name in names)
+
+
+def fallback_shape(groups, source_model, parameters, engine):
+    """The shape of the limits where a bin's own does not stand: that of all bins stacked, else the
+    source model's own.
+
+    The stacked fit is accepted where it succeeded and each shape parameter is
+    finite, has a finite positive error and is not at a bound; otherwise the
+    shape is the source model's as given (with a warning).
+
+    Returns
+    -------
+    shape : dict of int to float
+        Index in ``source_model.parameters`` and value of each free parameter other than the norm.
+    origin : {"stacked", "model"}
+        Where it comes from.
+    """
+    indices = parameters.shape_indices
+    given = {idx: float(source_model.parameters[idx].value) for idx in indices}
+    if not indices:
+        return given, "model"
+    log.info("Fitting the source shape over all bins for the upper limits.")
+    stacked = fit_stacked([d for group in groups for d in group], source_model, engine, name="all-bins")
+    fitted = stacked.model.parameters
+    usable = stacked.success and all(
+        np.isfinite(fitted[idx].value)
+        and np.isfinite(fitted[idx].error)
+        and fitted[idx].error > 0
+        and not at_bound(fitted[idx])
+        for idx in indices
+    )
+    if not usable:
+        log.warning(
+            f"The fit of the shape over all bins stacked is not usable ({stacked.message}): the upper "
+            f"limits where a bin's own shape does not stand use the source model's shape {given}."
+        )
+        return given, "model"
+    return {idx: float(fitted[idx].value) for idx in indices}, "stacked"
 
 
 class UpperLimitStep(BinStep):
-    """Upper limit on the norm where ``sqrt_ts < sqrt_ts_threshold_ul`` or the free fit failed.
+    """Upper limit on the norm in every bin, at ``n_sigma_ul``; ``is_ul`` where ``sqrt_ts`` is below
+    ``sqrt_ts_threshold_ul`` or the fit failed (Gammapy's convention).
 
-    The shape parameters are fixed to their fit over all bins
-    (`fit_shape_over_all_bins`); the limit is the profile-likelihood bound at
-    ``n_sigma_ul`` with the norm bounded at zero (`bounded_upper_limit`), so
-    that it is positive, above the best fit and finite in a bin with no
-    counts. ``is_ul`` flags it. The limits are deferred until every bin is
-    fitted: the fit over all bins runs only if a bin needs a limit, and the
-    meta data give its shape (``ul_shape_<parameter>``) only then.
+    The limit is the profile-likelihood bound of the norm, bounded at zero
+    (`bounded_upper_limit`), with the shape fixed: with ``ul_shape="bin"``
+    (default), in a bin that is not reported as a limit (a detection whose
+    limit is asked for, as Gammapy gives it) at the bin's own best fit where
+    its shape parameters stand (see `~gammapy_trs.result.quality`), else at
+    the fallback shape; with ``ul_shape="stacked"``, at the fallback shape in
+    every bin. A bin reported as a limit (``is_ul``) has no shape of its own
+    to defend: its limit is at the fallback shape, so that the limits of
+    faint bins keep their coverage. The fallback
+    shape is that of all bins stacked, fitted once before the first bin, or
+    the source model's own where that fit is not usable (`fallback_shape`);
+    the meta data give it (``ul_shape_<parameter>`` and ``ul_shape_source``)
+    and ``ul_shape`` says per bin which shape was used ("bin", "stacked" or
+    "model"). The limit is positive, above the best fit and finite in a bin
+    with no counts.
     """
 
     name = "ul"
     requires = ("ts",)
     needs_norm = True
     single_norm = True
+    runs_on_failed_fit = True
 
-    def __init__(self, setup):
+    def __init__(self, setup, shape=None, origin="model"):
         super().__init__(setup)
         self.n_sigma_ul = setup.options["n_sigma_ul"]
         self.sqrt_ts_threshold_ul = setup.options["sqrt_ts_threshold_ul"]
-        self.source_model = setup.source_model
-        self.fit = setup.fit
-        self.shape = None
+        self.ul_shape = setup.options.get("ul_shape", "bin")
+        self.shape = shape or {}
+        self.origin = origin
         norm = setup.source_model.parameters[self.parameters.norm_index]
         self.norm_unit = norm.unit
         self.norm_start = abs(float(norm.value)) or 1.0
         # where the free fit failed, the search starts from the model as given
         self.start = {idx: (par.value, par.error) for idx, par in enumerate(setup.source_model.parameters)}
 
+    @classmethod
+    def create(cls, setup):
+        shape, origin = fallback_shape(setup.groups, setup.source_model, setup.parameters, setup.engine)
+        return cls(setup, shape, origin)
+
     def quantities(self):
         norm = self.parameters.norm_name
         return [
-            QuantityInfo("is_ul", description="Whether the bin has an upper limit", default=False),
+            QuantityInfo("is_ul", description="Whether the bin is reported as an upper limit", default=False),
             QuantityInfo(f"{norm}_ul", self.norm_unit, f"Upper limit on {norm}, shape fixed"),
+            QuantityInfo("ul_shape", description="Shape of the upper limit: bin, stacked or model", default=""),
         ]
 
     def meta(self):
-        meta = dict(n_sigma_ul=self.n_sigma_ul, sqrt_ts_threshold_ul=self.sqrt_ts_threshold_ul)
+        meta = dict(
+            n_sigma_ul=self.n_sigma_ul,
+            sqrt_ts_threshold_ul=self.sqrt_ts_threshold_ul,
+            ul_shape_option=self.ul_shape,
+            ul_shape_source=self.origin,
+        )
         names = self.parameters.by_index
-        meta.update({ul_shape_key(names[idx]): value for idx, value in (self.shape or {}).items()})
+        meta.update({ul_shape_key(names[idx]): value for idx, value in self.shape.items()})
         return meta
 
+    def _is_ul(self, context):
+        return not context.fit_succeeded or not context.ts.get("sqrt_ts", np.nan) >= self.sqrt_ts_threshold_ul
+
+    def _own_shape(self, context):
+        if self.ul_shape != "bin" or self._is_ul(context):
+            return False
+        names = [self.parameters.by_index[idx] for idx in self.parameters.shape_indices]
+        return all(context.quality.defended(name) for name in names) and _stands(context.values, names)
+
     def run(self, context):
-        return {}
-
-    def defers(self, values):
-        fit_failed = not np.isfinite(values.get("stat", np.nan))
-        return fit_failed or not values.get("sqrt_ts", np.nan) >= self.sqrt_ts_threshold_ul
-
-    def prepare_deferred(self, groups):
-        self.shape = fit_shape_over_all_bins(groups, self.source_model, self.parameters, self.fit)
-
-    def run_deferred(self, context):
-        fit_failed = not np.isfinite(context.stat)
         datasets, model = context.datasets, context.model
         norm = model.parameters[self.parameters.norm_index]
+        own = self._own_shape(context)
         with datasets.parameters.restore_status():
-            if fit_failed or not np.isfinite(norm.value):
+            if not context.fit_succeeded or not np.isfinite(norm.value):
                 for par_idx, (value, error) in self.start.items():
                     model.parameters[par_idx].value = value
                     model.parameters[par_idx].error = error
                 norm.value = self.norm_start
-            for par_idx, value in self.shape.items():
-                model.parameters[par_idx].value = value
+            for par_idx in self.parameters.shape_indices:
+                if not own:
+                    model.parameters[par_idx].value = self.shape[par_idx]
                 model.parameters[par_idx].frozen = True
             for par in datasets.models.parameters.free_parameters:
                 if not np.isfinite(par.value):
                     raise ValueError(f"parameter {par.name} is not finite after the failed fit")
-            ul = bounded_upper_limit(datasets, norm, context.fit, self.n_sigma_ul, self.norm_start)
+            ul = bounded_upper_limit(context.engine, datasets, norm, self.n_sigma_ul, self.norm_start)
             ul_model = model.copy(name=context.source)
+        values = dict(is_ul=self._is_ul(context), ul_shape="bin" if own else self.origin)
         if not np.isfinite(ul) or ul <= 0:
-            return {}
+            log.warning(f"No upper limit in the bin of {datasets.names}: the statistic never rises enough.")
+            return dict(values, is_ul=False)
         ul_model.parameters[self.parameters.norm_index].value = ul
-        context.shared["ul_model"] = ul_model
-        return {"is_ul": True, f"{self.parameters.norm_name}_ul": ul * norm.unit}
+        context.upper_limit_model = ul_model
+        values[f"{self.parameters.norm_name}_ul"] = ul * norm.unit
+        return values

@@ -1,19 +1,23 @@
-"""Integral and energy fluxes of a fitted model, with errors from its covariance."""
+"""The integral and energy flux of a spectral model in an energy range, with their errors.
+
+One implementation for every flux of the package (the "flux" step, the light
+curve, the flux states): the first-order error ``sqrt(J C J^T)`` from the
+model's covariance ``C``, with ``J`` the analytic derivatives of the flux for
+Gammapy's common spectral models
+(`~gammapy_trs.engine.plain_spectra.PlainIntegral.gradient`, checked against
+Gammapy's integral when made) and central differences for any other model.
+"""
 
 import copy
 import numpy as np
 import astropy.units as u
+from ..utils.units import EFLUX_UNIT, FLUX_UNIT
+from .plain_spectra import plain_integral
 
-__all__ = [
-    "FLUX_UNIT", "EFLUX_UNIT", "first_order_error", "free_covariance", "integral_fluxes", "model_fluxes",
-    "propagate_error",
-]
+__all__ = ["first_order_error", "free_covariance", "integral_fluxes", "model_fluxes", "propagate_error"]
 
-FLUX_UNIT = u.Unit("cm-2 s-1")
-"""Unit of integral fluxes."""
-
-EFLUX_UNIT = u.Unit("erg cm-2 s-1")
-"""Unit of energy fluxes."""
+UNITS = (FLUX_UNIT, EFLUX_UNIT)
+"""Unit of the integral flux (moment 0) and of the energy flux (moment 1)."""
 
 
 def free_covariance(spectral_model):
@@ -44,9 +48,8 @@ def first_order_error(jacobian, covariance):
 def propagate_error(spectral_model, function):
     """Value of ``function(model)`` and its first-order error from the model covariance.
 
-    The error is ``sqrt(J C J^T)``, with ``J`` the derivatives of the function
-    with respect to the free parameters (central differences with a step of
-    1% of each parameter's error) and ``C`` their covariance.
+    The derivatives of the function with respect to the free parameters are
+    central differences with a step of 1% of each parameter's error.
 
     Parameters
     ----------
@@ -58,7 +61,7 @@ def propagate_error(spectral_model, function):
     Returns
     -------
     value, error : `~astropy.units.Quantity`
-        Value at the best fit and its error.
+        Value at the best fit and its error (NaN where the covariance is undefined).
     """
     model = copy.deepcopy(spectral_model)  # with its covariance; much cheaper than model.copy()
     value = u.Quantity(function(model))
@@ -83,8 +86,31 @@ def propagate_error(spectral_model, function):
     return value, first_order_error(np.array(jacobian), covariance) * value.unit
 
 
+def _gammapy_flux(model, energy_min, energy_max, moment):
+    if moment:
+        return model.energy_flux(energy_min, energy_max).to(EFLUX_UNIT)
+    return model.integral(energy_min, energy_max).to(FLUX_UNIT)
+
+
+def _flux(spectral_model, energy_min, energy_max, moment, with_error=True):
+    """The flux of one moment and its first-order error (NaN without ``with_error``)."""
+    unit = UNITS[moment]
+    integral = plain_integral(spectral_model, energy_min, energy_max, moment)
+    if integral is None:
+        if not with_error:
+            return _gammapy_flux(spectral_model, energy_min, energy_max, moment), np.nan * unit
+        return propagate_error(spectral_model, lambda m: _gammapy_flux(m, energy_min, energy_max, moment))
+    values = spectral_model.parameters.value
+    error = np.nan
+    if with_error:
+        free, covariance = free_covariance(spectral_model)
+        if covariance is not None:
+            error = first_order_error(integral.gradient(values, free)[:, 0], covariance)
+    return float(integral(values)[0]) * unit, error * unit
+
+
 def integral_fluxes(spectral_model, energy_min, energy_max):
-    """Integral flux and energy flux in an energy range, with propagated errors.
+    """Integral flux and energy flux in an energy range, with their first-order errors.
 
     Parameters
     ----------
@@ -98,12 +124,8 @@ def integral_fluxes(spectral_model, energy_min, energy_max):
     fluxes : dict of `~astropy.units.Quantity`
         ``flux`` (cm-2 s-1), ``flux_err``, ``eflux`` (erg cm-2 s-1), ``eflux_err``.
     """
-    flux, flux_err = propagate_error(
-        spectral_model, lambda m: m.integral(energy_min, energy_max).to(FLUX_UNIT)
-    )
-    eflux, eflux_err = propagate_error(
-        spectral_model, lambda m: m.energy_flux(energy_min, energy_max).to(EFLUX_UNIT)
-    )
+    flux, flux_err = _flux(spectral_model, energy_min, energy_max, moment=0)
+    eflux, eflux_err = _flux(spectral_model, energy_min, energy_max, moment=1)
     return dict(flux=flux, flux_err=flux_err, eflux=eflux, eflux_err=eflux_err)
 
 
@@ -124,6 +146,6 @@ def model_fluxes(spectral_model, energy_min, energy_max):
     flux, eflux : `~astropy.units.Quantity`
         Integral flux (cm-2 s-1) and energy flux (erg cm-2 s-1).
     """
-    flux = spectral_model.integral(energy_min, energy_max).to(FLUX_UNIT)
-    eflux = spectral_model.energy_flux(energy_min, energy_max).to(EFLUX_UNIT)
+    flux, _ = _flux(spectral_model, energy_min, energy_max, moment=0, with_error=False)
+    eflux, _ = _flux(spectral_model, energy_min, energy_max, moment=1, with_error=False)
     return flux, eflux

@@ -5,12 +5,13 @@ import copy
 import numpy as np
 from gammapy.datasets import Datasets, SpectrumDatasetOnOff
 from gammapy.irf import EDispKernelMap
-from gammapy.modeling.models import FoVBackgroundModel, SkyModel
+from gammapy.modeling.models import SkyModel
 from gammapy.stats import get_wstat_mu_bkg, wstat
-from ..utils.gammapy_internals import evaluator_norm_index, model_penalties, update_evaluator
+from ..utils import gammapy_internals as internals
+from .base import copy_models, map_counts_summary, masked_sum
 from .plain_spectra import plain_integral
 
-__all__ = ["FitDatasets", "copy_for_fit", "copy_models", "onoff_arrays", "plain_setup"]
+__all__ = ["FitDatasets", "copy_for_fit", "onoff_arrays", "plain_setup"]
 
 
 def _onoff_fast_path(dataset):
@@ -81,7 +82,7 @@ def _npred(evaluator, state):
     if last is not None and np.all(last[0] == values):
         return last[1]
 
-    idx = evaluator_norm_index(evaluator)
+    idx = internals.evaluator_norm_index(evaluator)
     full = state.get(("full", id(evaluator)))
     if idx is not None and values[idx] == 0:
         npred = 0.0
@@ -122,7 +123,7 @@ def _onoff_stat_sum(dataset, state):
     n_on, n_off, alpha, mask = onoff_arrays(dataset, state)
     mu_sig = np.zeros(n_on.shape)
     for evaluator in dataset.evaluators.values():
-        update_evaluator(evaluator, dataset)
+        internals.update_evaluator(evaluator, dataset)
         if evaluator.contributes:
             npred = np.asarray(_npred(evaluator, state), dtype=float)
             # Map.stack in Datasets.npred_signal: non-finite values count as zero
@@ -217,7 +218,7 @@ class FitDatasets(Datasets):
             if fast:
                 part = _onoff_counts_summary(dataset, self._npred_state, source)
             else:
-                part = _map_counts_summary(dataset, source)
+                part = map_counts_summary(dataset, source)
             for key in summary:
                 summary[key] += part[key]
         return summary
@@ -228,7 +229,7 @@ class FitDatasets(Datasets):
         prior_stat_sum = 0.0
         if models is not None:
             prior_stat_sum = models.parameters.prior_stat_sum()
-            for penalty in model_penalties(models):
+            for penalty in internals.model_penalties(models):
                 prior_stat_sum += penalty.stat_sum()
 
         stat_sum = 0.0
@@ -240,30 +241,12 @@ class FitDatasets(Datasets):
         return stat_sum + prior_stat_sum
 
 
-def _masked_sum(data, mask):
-    return float(np.sum(data[mask] if mask is not None else data))
-
-
-def _map_counts_summary(dataset, source):
-    """Counts, excess and predicted counts of a dataset in its masks, through Gammapy's maps."""
-    mask = None if dataset.mask is None else dataset.mask.data
-    summary = dict(
-        counts=_masked_sum(dataset.counts.data, mask),
-        excess=_masked_sum(dataset.excess.data, mask),
-        npred=_masked_sum(dataset.npred().data, mask),
-        npred_signal=0.0,
-    )
-    if source in dataset.models.names:
-        summary["npred_signal"] = _masked_sum(dataset.npred_signal(model_names=[source]).data, mask)
-    return summary
-
-
 def _onoff_counts_summary(dataset, state, source):
     """As `_map_counts_summary` for an on-off spectrum on the fast path, on its arrays."""
     n_on, n_off, alpha, mask = onoff_arrays(dataset, state)
     mu_sig, mu_source = np.zeros(n_on.shape), np.zeros(n_on.shape)
     for evaluator in dataset.evaluators.values():
-        update_evaluator(evaluator, dataset)
+        internals.update_evaluator(evaluator, dataset)
         if evaluator.contributes:
             npred = np.asarray(_npred(evaluator, state), dtype=float)
             npred = np.where(np.isfinite(npred), npred, 0.0)
@@ -273,10 +256,10 @@ def _onoff_counts_summary(dataset, state, source):
     with np.errstate(divide="ignore", invalid="ignore"):
         mu_bkg = np.nan_to_num(alpha * get_wstat_mu_bkg(n_on, n_off, alpha, mu_sig))
     return dict(
-        counts=_masked_sum(n_on, mask),
-        excess=_masked_sum(n_on - alpha * n_off, mask),
-        npred=_masked_sum(np.maximum(mu_sig + mu_bkg, 0.0), mask),
-        npred_signal=_masked_sum(mu_source, mask),
+        counts=masked_sum(n_on, mask),
+        excess=masked_sum(n_on - alpha * n_off, mask),
+        npred=masked_sum(np.maximum(mu_sig + mu_bkg, 0.0), mask),
+        npred_signal=masked_sum(mu_source, mask),
     )
 
 
@@ -316,37 +299,3 @@ def copy_for_fit(datasets, models=None):
     models = datasets.models if models is None else models
     copies.models = copy_models(models)
     return copies
-
-
-def _holds_data(model):
-    """Whether a model holds a map or a table (a template), which a deep copy would duplicate."""
-    if not isinstance(model, (SkyModel, FoVBackgroundModel)):
-        return True
-    components = [getattr(model, name, None) for name in ("spatial_model", "spectral_model", "temporal_model")]
-    return any(component is not None and "Template" in type(component).__name__ for component in components)
-
-
-def copy_models(models):
-    """Copies of models under the same names, with the links between their parameters.
-
-    Models made of analytic components are deep-copied together (a fraction
-    of the cost of `~gammapy.modeling.models.SkyModel.copy`, which rebuilds
-    each model and its covariance, and parameters shared between the models
-    stay shared); templates are copied with their ``copy`` method, which
-    shares their data.
-
-    Parameters
-    ----------
-    models : `~gammapy.modeling.models.Models` or list of models
-        Models.
-
-    Returns
-    -------
-    copies : list
-        The copied models.
-    """
-    memo = {}
-    return [
-        model.copy(name=model.name) if _holds_data(model) else copy.deepcopy(model, memo)
-        for model in models
-    ]

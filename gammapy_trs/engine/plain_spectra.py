@@ -32,7 +32,7 @@ from gammapy.modeling.models import (
     LogParabolaSpectralModel,
     PowerLawSpectralModel,
 )
-from ..utils.fluxes import EFLUX_UNIT, FLUX_UNIT
+from ..utils.units import EFLUX_UNIT, FLUX_UNIT
 
 __all__ = ["LOG_DERIVATIVES", "PLAIN_MODELS", "PlainIntegral", "plain_integral"]
 

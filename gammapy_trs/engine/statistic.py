@@ -26,7 +26,7 @@ The numbers are those of ``FitDatasets.stat_sum`` at the same parameter values
 import numpy as np
 from gammapy.modeling import Parameters
 from gammapy.stats import get_wstat_gof_terms
-from ..utils.gammapy_internals import model_penalties, update_evaluator
+from ..utils import gammapy_internals as internals
 from .fast_statistic import FitDatasets, onoff_arrays, plain_setup
 from .plain_spectra import plain_integral
 
@@ -179,7 +179,7 @@ class CompiledStatistic:
         if not isinstance(datasets, FitDatasets):
             return None
         models = datasets.fit_models()
-        if not all(datasets.fast_path) or models is None or model_penalties(models):
+        if not all(datasets.fast_path) or models is None or internals.model_penalties(models):
             return None
         unique = datasets.parameters
         if any(par.prior is not None for par in unique):
@@ -328,7 +328,7 @@ def _compile_spectrum(dataset, state, positions):
     select = np.ones(n_on.size, dtype=bool) if mask is None else np.ravel(mask)
     components = []
     for evaluator in dataset.evaluators.values():
-        update_evaluator(evaluator, dataset)
+        internals.update_evaluator(evaluator, dataset)
         if not evaluator.contributes:
             continue
         integral, exposure, pdf_matrix = plain_setup(evaluator, state)

@@ -7,7 +7,7 @@ from scipy.stats import norm
 from gammapy.datasets import Datasets
 from gammapy.modeling import Covariance, Fit
 from gammapy.modeling.fit import CovarianceResult, FitResult, OptimizeResult
-from .compiled import CompiledStatistic
+from .statistic import CompiledStatistic
 from .fast_statistic import FitDatasets
 from .profile import profile_interval
 from .quasi_newton import minimize
@@ -386,7 +386,7 @@ def _profile(compiled, minuit, idx, sigma):
     )
     if interval is None:
         return None
-    return dict(interval, success=True, message="Profile interval found (Venzon-Moolgavkar).")
+    return dict(interval, success=True, method="newton-profile", message="Profile interval found (Venzon-Moolgavkar).")
 
 
 def _minos(minuit, idx, sigma):

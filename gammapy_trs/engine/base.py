@@ -1,0 +1,421 @@
+"""The interface of a fit engine, and what every engine shares.
+
+A `FitEngine` is how a run fits the datasets of a bin: it makes the copies
+that are fitted (`FitEngine.copy`), runs the optimisation and the covariance
+(`FitEngine.run`, `FitEngine.optimize`), profile-likelihood intervals
+(`FitEngine.confidence`), the total statistic and the counts of a bin
+(`FitEngine.stat_sum`, `FitEngine.counts_summary`), the fit of an
+alternative model (`FitEngine.fit_replaced`) and Gammapy's flux points
+(`FitEngine.flux_points`). The steps, the shared-parameter fit and the flux
+states use only these methods, so that a run is made with one engine, chosen
+once (`~gammapy_trs.engine.select_engine`).
+
+Every interval an engine reports is checked where it was not found by a
+method that guarantees it (MINOS at a kink of the statistic, e.g. an energy
+bin without counts, can stop anywhere): the statistic at each end, with the
+other free parameters re-optimised, must lie at its level
+(`verified_interval`); an end that does not is found again by bracketing the
+level and Brent's method on the profile (`profile_crossing`).
+"""
+
+import copy
+import logging
+import numpy as np
+from gammapy.datasets import Datasets
+from gammapy.estimators import FluxPointsEstimator
+from gammapy.modeling import Fit
+from gammapy.modeling.models import FoVBackgroundModel, SkyModel
+from ..utils.numerics import bracket_root, optimiser_numerics
+
+__all__ = [
+    "FitEngine",
+    "copy_models",
+    "map_counts_summary",
+    "masked_sum",
+    "profile_crossing",
+    "profile_stat",
+    "verified_interval",
+]
+
+log = logging.getLogger(__name__)
+
+LEVEL_TOLERANCE = 0.01
+"""Largest difference of the profile statistic at an interval's end from its level (in units of
+the statistic) for the end to be accepted as it was found."""
+
+
+def masked_sum(data, mask):
+    """Sum of ``data`` in ``mask`` (all of it where ``mask`` is None), a float."""
+    return float(np.sum(data[mask] if mask is not None else data))
+
+
+def map_counts_summary(dataset, source):
+    """Counts, excess and predicted counts of a dataset in its masks, through Gammapy's maps.
+
+    Parameters
+    ----------
+    dataset : `~gammapy.datasets.Dataset`
+        Dataset with its models.
+    source : str
+        Name of the source model.
+
+    Returns
+    -------
+    summary : dict
+        ``counts``, ``excess``, ``npred`` and ``npred_signal`` (of the source).
+    """
+    mask = None if dataset.mask is None else dataset.mask.data
+    summary = dict(
+        counts=masked_sum(dataset.counts.data, mask),
+        excess=masked_sum(dataset.excess.data, mask),
+        npred=masked_sum(dataset.npred().data, mask),
+        npred_signal=0.0,
+    )
+    if source in dataset.models.names:
+        summary["npred_signal"] = masked_sum(dataset.npred_signal(model_names=[source]).data, mask)
+    return summary
+
+
+def _holds_data(model):
+    """Whether a model holds a map or a table (a template), which a deep copy would duplicate."""
+    if not isinstance(model, (SkyModel, FoVBackgroundModel)):
+        return True
+    components = [getattr(model, name, None) for name in ("spatial_model", "spectral_model", "temporal_model")]
+    return any(component is not None and "Template" in type(component).__name__ for component in components)
+
+
+def copy_models(models):
+    """Copies of models under the same names, with the links between their parameters.
+
+    Models made of analytic components are deep-copied together (a fraction
+    of the cost of `~gammapy.modeling.models.SkyModel.copy`, which rebuilds
+    each model and its covariance, and parameters shared between the models
+    stay shared); templates are copied with their ``copy`` method, which
+    shares their data.
+
+    Parameters
+    ----------
+    models : `~gammapy.modeling.models.Models` or list of models
+        Models.
+
+    Returns
+    -------
+    copies : list
+        The copied models.
+    """
+    memo = {}
+    return [
+        model.copy(name=model.name) if _holds_data(model) else copy.deepcopy(model, memo)
+        for model in models
+    ]
+
+
+def profile_stat(engine, datasets, parameter, value):
+    """The statistic with ``parameter`` fixed at ``value``, the other free parameters re-optimised.
+
+    Parameters
+    ----------
+    engine : `FitEngine`
+        Engine.
+    datasets : `~gammapy.datasets.Datasets`
+        Datasets (copies made by the engine); their parameters are left changed
+        (call it inside ``datasets.parameters.restore_status()``).
+    parameter : `~gammapy.modeling.Parameter`
+        The parameter.
+    value : float
+        Its value.
+
+    Returns
+    -------
+    stat : float
+        Total statistic (NaN where the re-optimisation fails).
+    """
+    parameter.frozen = True
+    parameter.value = value
+    if len(datasets.parameters.free_parameters) > 0:
+        if not engine.optimize(datasets).success:
+            return np.nan
+    return float(engine.stat_sum(datasets))
+
+
+@optimiser_numerics()
+def profile_crossing(engine, datasets, parameter, level, side, scale):
+    """Where the profile of ``parameter`` crosses ``level`` on one side of its best fit.
+
+    Bracketed from the best fit in steps growing tenfold from ``scale``
+    (`~gammapy_trs.utils.numerics.bracket_root`), whatever the scale of the
+    distance, then Brent's method; within the parameter's limits.
+
+    Parameters
+    ----------
+    engine : `FitEngine`
+        Engine.
+    datasets : `~gammapy.datasets.Datasets`
+        Datasets at the best fit (left as they were found).
+    parameter : `~gammapy.modeling.Parameter`
+        The parameter.
+    level : float
+        The level of the statistic, e.g. its minimum plus ``n_sigma**2``.
+    side : {-1, 1}
+        Below or above the best fit.
+    scale : float
+        First step, e.g. the parameter's error.
+
+    Returns
+    -------
+    distance : float
+        Distance of the crossing from the best fit, positive; NaN where the
+        profile does not reach the level within the parameter's limits.
+    """
+    best = float(parameter.value)
+    low = -np.inf if np.isnan(parameter.min) else parameter.min
+    high = np.inf if np.isnan(parameter.max) else parameter.max
+
+    def rise(value):
+        if not low <= value <= high:
+            return np.nan
+        return profile_stat(engine, datasets, parameter, value) - level
+
+    with datasets.parameters.restore_status():
+        root = bracket_root(rise, best, side * abs(scale), growth=10.0, max_steps=60, rtol=1e-8)
+    return abs(root - best) if np.isfinite(root) else np.nan
+
+
+def verified_interval(engine, datasets, parameter, sigma, interval):
+    """An interval whose ends lie on the profile at their level, found again where they do not.
+
+    Parameters
+    ----------
+    engine : `FitEngine`
+        Engine.
+    datasets : `~gammapy.datasets.Datasets`
+        Datasets at the best fit (left as they were found).
+    parameter : `~gammapy.modeling.Parameter`
+        The parameter.
+    sigma : float
+        Number of sigma of the interval (its level is ``sigma**2`` above the minimum).
+    interval : dict
+        The interval found (``errn``, ``errp``, ``success``, ``message``, ``nfev``).
+
+    Returns
+    -------
+    interval : dict
+        The same keys; ``success`` False and NaN ends where no end is found.
+    """
+    interval = dict(interval)
+    stat_min = float(engine.stat_sum(datasets))
+    level = stat_min + sigma**2
+    best = float(parameter.value)
+    scale = parameter.error if np.isfinite(parameter.error) and parameter.error > 0 else 0.1 * abs(best) or 1.0
+    rechecked = []
+    for side, key in ((-1, "errn"), (1, "errp")):
+        distance = interval.get(key, np.nan)
+        valid = interval.get("success", False) and np.isfinite(distance) and distance > 0
+        if valid:
+            with datasets.parameters.restore_status():
+                stat = profile_stat(engine, datasets, parameter, best + side * distance)
+            valid = abs(stat - level) <= LEVEL_TOLERANCE
+        if not valid:
+            interval[key] = profile_crossing(engine, datasets, parameter, level, side, scale)
+            rechecked.append(key)
+    if rechecked:
+        found = all(np.isfinite(interval[key]) for key in ("errn", "errp"))
+        interval["success"] = found
+        interval["message"] = (
+            f"{', '.join(rechecked)} found by bracketing the profile"
+            + ("." if found else ": the profile does not reach its level.")
+        )
+    return interval
+
+
+class FitEngine:
+    """How the datasets of a bin are copied, fitted and profiled; one engine serves a whole run.
+
+    Parameters
+    ----------
+    fit : `~gammapy.modeling.Fit`, optional
+        The fit whose backend and options to use. Default is None, ``Fit()``.
+    """
+
+    name = None
+    """The engine's name in ``engine=`` and the configuration."""
+
+    def __init__(self, fit=None):
+        self.fit = Fit() if fit is None else fit
+
+    def __repr__(self):
+        return f"{type(self).__name__}(fit={self.fit!r})"
+
+    def copy(self, datasets, models=None):
+        """Copies of datasets and models to fit; the originals are never changed.
+
+        Parameters
+        ----------
+        datasets : `~gammapy.datasets.Datasets` or list of `~gammapy.datasets.Dataset`
+            Datasets.
+        models : list of models, optional
+            Models to set on the copies (they are copied). Default is None,
+            those of ``datasets``.
+
+        Returns
+        -------
+        copies : `~gammapy.datasets.Datasets`
+            Copies, with their dataset names (so that models stay linked).
+        """
+        raise NotImplementedError
+
+    def run(self, datasets):
+        """Optimisation and covariance, a `~gammapy.modeling.FitResult` (as `~gammapy.modeling.Fit.run`)."""
+        return self._fit.run(datasets)
+
+    def optimize(self, datasets):
+        """Optimisation, an `~gammapy.modeling.fit.OptimizeResult` (as `~gammapy.modeling.Fit.optimize`)."""
+        return self._fit.optimize(datasets)
+
+    def confidence(self, datasets, parameter, sigma=1):
+        """Profile-likelihood interval of a parameter, each end checked at its level.
+
+        Parameters
+        ----------
+        datasets : `~gammapy.datasets.Datasets`
+            Copies made by `copy`, at the best fit.
+        parameter : `~gammapy.modeling.Parameter`
+            The parameter.
+        sigma : float, optional
+            Number of sigma. Default is 1.
+
+        Returns
+        -------
+        result : dict
+            ``errn``, ``errp`` (positive distances), ``success``, ``message``, ``nfev``.
+        """
+        interval = self._fit.confidence(datasets, parameter, sigma=sigma, reoptimize=True)
+        if not self._guaranteed(interval):
+            interval = verified_interval(self, datasets, parameter, sigma, interval)
+        return interval
+
+    @staticmethod
+    def _guaranteed(interval):
+        """Whether an interval's ends were found by a method that guarantees their level (the
+        Newton steps of the compiled engine accept an end only there)."""
+        return interval.get("method") == "newton-profile"
+
+    def stat_sum(self, datasets):
+        """Total statistic of the datasets (likelihood, priors and penalties), a float."""
+        return float(datasets.stat_sum())
+
+    def counts_summary(self, datasets, source):
+        """Counts, excess, predicted counts and predicted source counts of a bin, summed in the masks.
+
+        Parameters
+        ----------
+        datasets : `~gammapy.datasets.Datasets`
+            Copies made by `copy`.
+        source : str
+            Name of the source model.
+
+        Returns
+        -------
+        summary : dict
+            ``counts``, ``excess``, ``npred`` and ``npred_signal``.
+        """
+        summary = dict(counts=0.0, excess=0.0, npred=0.0, npred_signal=0.0)
+        for dataset in datasets:
+            for key, value in map_counts_summary(dataset, source).items():
+                summary[key] += value
+        return summary
+
+    def fit_replaced(self, datasets, source, model):
+        """The minimum with the source replaced by ``model`` (e.g. a nested alternative).
+
+        Parameters
+        ----------
+        datasets : `~gammapy.datasets.Datasets`
+            Copies made by `copy`, at their best fit (not changed).
+        source : str
+            Name of the component to replace.
+        model : `~gammapy.modeling.models.SkyModel`
+            The replacement, at its starting values; left at its best fit.
+
+        Returns
+        -------
+        success, stat : bool, float
+            Whether the fit succeeded, and the total statistic at its minimum.
+        """
+        models = [model if m.name == source else m for m in datasets.models]
+        copies = self.copy(datasets, models=models)
+        result = self.optimize(copies)
+        fitted = copies.models[source]
+        for par, best in zip(model.parameters, fitted.parameters):
+            par.value, par.error = best.value, best.error
+        return bool(result.success), float(result.total_stat)
+
+    def flux_points(self, datasets, source, energy_edges, n_sigma=1, n_sigma_ul=2):
+        """Gammapy's `~gammapy.estimators.FluxPointsEstimator` on a bin, its limits checked.
+
+        The flux points are Gammapy's (a norm of the bin's model fitted in each
+        energy bin, its shape fixed), their upper limits each checked at its
+        level (`confidence`): at a kink of the statistic, e.g. in an energy bin
+        without counts, MINOS can stop anywhere.
+
+        Parameters
+        ----------
+        datasets : `~gammapy.datasets.Datasets`
+            Copies made by `copy`, at the bin's best fit (not changed).
+        source : str
+            Name of the source model.
+        energy_edges : `~astropy.units.Quantity`
+            Energy edges.
+        n_sigma, n_sigma_ul : float, optional
+            Number of sigma of the errors and of the upper limits. Default is 1 and 2.
+
+        Returns
+        -------
+        flux_points : `~gammapy.estimators.FluxPoints`
+            Flux points.
+        """
+        estimator = FluxPointsEstimator(
+            energy_edges=energy_edges,
+            source=source,
+            n_sigma=n_sigma,
+            n_sigma_ul=n_sigma_ul,
+            selection_optional=["ul"],
+            fit=_CheckedConfidence(self),
+            n_jobs=1,
+        )
+        with datasets.parameters.restore_status():
+            return estimator.run(Datasets(list(datasets)))
+
+    @property
+    def _fit(self):
+        """The `~gammapy.modeling.Fit` that runs the engine's fits."""
+        return self.fit
+
+
+class _CheckedConfidence(Fit):
+    """A `~gammapy.modeling.Fit` for Gammapy's estimators: the engine's fits, and its intervals
+    checked at their level (`FitEngine.confidence`)."""
+
+    def __init__(self, engine):
+        fit = engine._fit
+        super().__init__(
+            backend=fit.backend,
+            optimize_opts=fit.optimize_opts,
+            covariance_opts=fit.covariance_opts,
+            confidence_opts=fit.confidence_opts,
+            store_trace=fit.store_trace,
+        )
+        self.engine = engine
+
+    def run(self, datasets):
+        return self.engine.run(datasets)
+
+    def optimize(self, datasets):
+        return self.engine.optimize(datasets)
+
+    def covariance(self, datasets, optimize_result=None):
+        return self.engine._fit.covariance(datasets, optimize_result=optimize_result)
+
+    def confidence(self, datasets, parameter, sigma=1, reoptimize=True):
+        datasets = Datasets(datasets) if not isinstance(datasets, Datasets) else datasets
+        return self.engine.confidence(datasets, datasets.parameters[parameter], sigma=sigma)

@@ -1,0 +1,51 @@
+"""The compiled engine: the on-off WStat compiled with its analytic gradient, behind `FitEngine`.
+
+On-off spectra with Gammapy's common spectral models are fitted on
+`~gammapy_trs.engine.statistic.CompiledStatistic` (MIGRAD, HESSE and
+profile intervals by Newton steps, `~gammapy_trs.engine.fast_fit.FastFit`),
+on shallow copies of the datasets (`~gammapy_trs.engine.fast_statistic.copy_for_fit`);
+other datasets and models take Gammapy's path inside the same calls. It
+relies on Gammapy internals (`~gammapy_trs.utils.gammapy_internals`), which
+the run-time probe checks before a run uses it (`~gammapy_trs.engine.select_engine`).
+"""
+
+from .base import FitEngine
+from .fast_fit import FastFit
+from .fast_statistic import FitDatasets, copy_for_fit
+
+__all__ = ["CompiledEngine"]
+
+
+class CompiledEngine(FitEngine):
+    """Fits on the compiled statistic where it applies, Gammapy's path elsewhere.
+
+    Parameters
+    ----------
+    fit : `~gammapy.modeling.Fit`, optional
+        Fit with its backend and options (iminuit for the compiled path).
+        Default is None, ``Fit()``.
+    """
+
+    name = "compiled"
+
+    def __init__(self, fit=None):
+        super().__init__(fit)
+        self._fast = FastFit(self.fit)
+
+    @property
+    def _fit(self):
+        return self._fast
+
+    def copy(self, datasets, models=None):
+        return copy_for_fit(datasets, models=models)
+
+    def counts_summary(self, datasets, source):
+        if not isinstance(datasets, FitDatasets):
+            return super().counts_summary(datasets, source)
+        return datasets.counts_summary(source)
+
+    def fit_replaced(self, datasets, source, model):
+        outcome = self._fast.optimize_replaced(datasets, source, model)
+        if outcome is None:  # a model the compiled statistic cannot evaluate: on copies
+            return super().fit_replaced(datasets, source, model)
+        return outcome[0], outcome[1]

@@ -1,0 +1,96 @@
+"""The source model fitted to several bins at once: their datasets stacked, or fitted jointly.
+
+One implementation for every fit over several bins: the shape of the upper
+limits (all bins), the start of the shared-parameter fit and its ``_stacked``
+columns (all bins), and the spectrum of each flux state (its bins).
+"""
+
+import dataclasses
+import logging
+import numpy as np
+from gammapy.datasets import Datasets
+from ..utils.numerics import optimiser_numerics
+
+__all__ = ["StackedFit", "fit_stacked"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class StackedFit:
+    """The source model fitted to several bins at once.
+
+    Attributes
+    ----------
+    success : bool
+        Whether the fit and its covariance succeeded (else the values serve
+        as start values at most).
+    stat : float
+        Total statistic at the best fit (NaN where the fit raised).
+    datasets : `~gammapy.datasets.Datasets`
+        The fitted copies (the stacked dataset, or all datasets where they do
+        not stack), at the best fit.
+    source : str
+        Name of the source model.
+    stacked : bool
+        Whether the datasets were stacked (else fitted jointly).
+    message : str
+        The fit's message, or the error it raised.
+    """
+
+    success: bool
+    stat: float
+    datasets: object
+    source: str
+    stacked: bool
+    message: str = ""
+
+    @property
+    def model(self):
+        """The fitted source model."""
+        return self.datasets.models[self.source]
+
+    def values(self, indices):
+        """The fitted values of the source parameters at ``indices``, a list of float."""
+        return [float(self.model.parameters[idx].value) for idx in indices]
+
+    def errors(self, indices):
+        """Their errors, a list of float."""
+        return [float(self.model.parameters[idx].error) for idx in indices]
+
+
+@optimiser_numerics()
+def fit_stacked(datasets, source_model, engine, name="stacked"):
+    """Fit the source model to datasets stacked (`~gammapy.datasets.Datasets.stack_reduce`,
+    background models applied), or jointly where they cannot be stacked.
+
+    Parameters
+    ----------
+    datasets : `~gammapy.datasets.Datasets` or list of `~gammapy.datasets.Dataset`
+        The datasets of the bins (not changed), with their models.
+    source_model : `~gammapy.modeling.models.SkyModel`
+        The source model, at its start values (copied).
+    engine : `~gammapy_trs.engine.FitEngine`
+        Engine.
+    name : str, optional
+        Name of the stacked dataset. Default is "stacked".
+
+    Returns
+    -------
+    result : `StackedFit`
+        The fit.
+    """
+    datasets = Datasets(datasets)
+    try:
+        copies = engine.copy([datasets.stack_reduce(name=name)], models=[source_model])
+        stacked = True
+    except Exception as error:  # noqa: BLE001 -- e.g. datasets of different geometries
+        log.info(f"Datasets cannot be stacked ({error!r}); fitting them jointly.")
+        copies = engine.copy(datasets)
+        stacked = False
+    try:
+        result = engine.run(copies)
+    except Exception as error:  # noqa: BLE001 -- a fit that raises is a failed fit
+        log.debug(f"The fit of the stacked bins raised {error!r}")
+        return StackedFit(False, np.nan, copies, source_model.name, stacked, f"fit raised {error!r}")
+    return StackedFit(bool(result.success), float(result.total_stat), copies, source_model.name, stacked, result.message)
