@@ -4,13 +4,7 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-import astropy.units as u
-from gammapy.maps import MapAxis
-from gammapy.modeling.models import ExpCutoffPowerLawSpectralModel, LogParabolaSpectralModel, SkyModel
-from ..binning import BinningOptions, make_intervals
-from ..estimation import TimeResolvedSpectrumEstimator
 from ..estimation.flux_states import fit_flux_states
-from ..reduction import TimeResolvedDatasetsMaker
 from ..utils.parameters import NORM_NAMES
 from .config import ConfigError
 from .figures import (
@@ -20,58 +14,26 @@ from .figures import (
     save_spectra_figure,
     save_summary_figure,
 )
-from .reduction_setup import (
+from .build import (
     apply_fit_range,
-    dataset_makers,
+    flux_state_options,
+    make_datasets_maker,
+    make_estimator,
+    make_time_intervals,
     on_region,
     read_models,
     reference_dataset,
     select_observations,
     set_models,
+    source_name,
 )
 
 __all__ = ["run_analysis", "make_datasets", "AnalysisOutput", "output_folder", "result_path", "RESULT_NAME"]
 
 log = logging.getLogger(__name__)
 
-COMPARE_MODELS = {"LogParabola": LogParabolaSpectralModel, "ExpCutoffPowerLaw": ExpCutoffPowerLawSpectralModel}
-"""Models of ``compare_to``, started at the power law (beta = 0, lambda_ = 0)."""
-
 RESULT_NAME = "time_resolved_spectrum"
 SUFFIXES = {"fits": ".fits", "ecsv": ".ecsv", "lightcurve": "_lightcurve.fits"}
-
-
-def _intervals(config, observations, region):
-    cfg = config.time_resolved.binning
-    axis = config.datasets.geom.axes.energy
-    options = BinningOptions(
-        start=cfg.start,
-        stop=cfg.stop,
-        width=cfg.width,
-        p0=cfg.p0,
-        criterion=cfg.criterion,
-        threshold=cfg.threshold,
-        max_gap=cfg.max_gap,
-        max_bins=cfg.max_bins,
-        energy_min=axis.min,
-        energy_max=axis.max,
-    )
-    return make_intervals(cfg.method, observations, region, options)
-
-
-def _source(config, models):
-    name = config.time_resolved.estimator.source
-    sky_models = [model for model in models if isinstance(model, SkyModel)]
-    if name is None:
-        if len(sky_models) != 1:
-            raise ConfigError(
-                "time_resolved.estimator.source: name the fitted model, one of "
-                f"{[model.name for model in sky_models]}"
-            )
-        return sky_models[0].name
-    if name not in models.names:
-        raise ConfigError(f"time_resolved.estimator.source: no model {name!r} in {models.names}")
-    return name
 
 
 CHECKPOINT = "checkpoint"
@@ -120,23 +82,6 @@ def _check_output(config, output, resume, overwrite):
     return folder, checkpoint
 
 
-def _compare_model(name):
-    if name is None:
-        return None
-    model = COMPARE_MODELS[name]()
-    for par in model.parameters:
-        if par.name in ("beta", "lambda_"):
-            par.value = 0
-    return model
-
-
-def _sed_edges(config):
-    edges = config.time_resolved.estimator.sed_energy_edges
-    if edges is None or edges.min is None:
-        return None
-    return MapAxis.from_energy_bounds(edges.min, edges.max, nbin=edges.nbins).edges
-
-
 def make_datasets(config):
     """Select the observations, make the time bins and reduce one dataset per slice.
 
@@ -155,17 +100,13 @@ def make_datasets(config):
         Name of the fitted model.
     """
     models = read_models(config)
-    source = _source(config, models)
-    makers = dataset_makers(config)
+    source = source_name(config, models)
     observations = select_observations(config)
-    region = on_region(config)
-    intervals = _intervals(config, observations, region)
+    intervals = make_time_intervals(config, observations, on_region(config))
     log.info(
         f"{len(observations)} observations, {len(intervals)} time bins ({config.time_resolved.binning.method})."
     )
-    datasets = TimeResolvedDatasetsMaker(makers, intervals, n_jobs=config.general.n_jobs).run(
-        reference_dataset(config), observations
-    )
+    datasets = make_datasets_maker(config, intervals).run(reference_dataset(config), observations)
     set_models(datasets, models)
     apply_fit_range(datasets, config)
     return datasets, intervals, source
@@ -197,20 +138,7 @@ def run_analysis(config, resume=False, output=None, overwrite=False):
     folder, checkpoint = _check_output(config, output, resume, overwrite)
     datasets, intervals, source = make_datasets(config)
     est = config.time_resolved.estimator
-    estimator = TimeResolvedSpectrumEstimator(
-        time_intervals=intervals,
-        source=source,
-        selection_optional=est.selection_optional,
-        energy_min=est.energy_min,
-        energy_max=est.energy_max,
-        sed_energy_edges=_sed_edges(config),
-        compare_to=_compare_model(est.compare_to),
-        n_jobs=config.general.n_jobs,
-        parallel_backend=est.parallel_backend,
-        max_bins=config.time_resolved.binning.max_bins,
-        checkpoint=checkpoint,
-        shared_parameters=est.shared_parameters,
-    )
+    estimator = make_estimator(config, intervals, source, checkpoint=checkpoint)
     result = estimator.run(datasets)
     if est.test_variability:
         result.meta.update(_variability_test(estimator, datasets, result, est.test_variability))
@@ -239,14 +167,7 @@ def _variability_test(estimator, datasets, result, parameters):
 
 def _flux_states(result, datasets, cfg, folder, plots, files):
     """Spectra of the flux states, written to flux_states.ecsv (and plotted)."""
-    states = fit_flux_states(
-        result,
-        datasets,
-        method=cfg.method,
-        n_states=cfg.n_states,
-        thresholds=[u.Quantity(t) for t in cfg.thresholds] or None,
-        p0=cfg.p0,
-    )
+    states = fit_flux_states(result, datasets, **flux_state_options(cfg))
     states.write(folder / "flux_states.ecsv", overwrite=True)
     files.append(folder / "flux_states.ecsv")
     shapes = [name for name in states.parameter_names if name not in NORM_NAMES]

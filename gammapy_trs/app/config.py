@@ -17,8 +17,12 @@ from gammapy.analysis.config import EnergyAxisConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 import astropy.units as u
 from ..binning import BINNING_METHODS, CRITERIA
+from ..engine import ENGINE_CHOICES
 from ..estimation.flux_states import STATE_METHODS
 from ..estimation.steps import selectable_steps
+from ..estimation.steps.compare import COMPARE_MODELS
+from ..estimation.steps.ul import UL_SHAPES
+from ..result.formats import FORMATS
 
 __all__ = ["TRSConfig", "TimeResolvedConfig", "ConfigError", "DEFAULT_CONFIG"]
 
@@ -36,6 +40,13 @@ def _quantity(value, unit):
         return str(u.Quantity(value).to(unit))
     except (TypeError, ValueError, u.UnitsError) as error:
         raise ValueError(f"expected a quantity in {unit} (e.g. '1 {unit}'), got {value!r}") from error
+
+
+def parallel_backends():
+    """The names of Gammapy's parallel backends."""
+    from gammapy.utils.parallel import ParallelBackendEnum
+
+    return [backend.value for backend in ParallelBackendEnum]
 
 
 def _check_range(low, high, names):
@@ -86,21 +97,53 @@ class FluxStatesConfig(_Base):
 
 
 class EstimatorConfig(_Base):
+    """The ``time_resolved.estimator`` section: the options of the estimator, by their names."""
+
     source: Optional[str] = None
     selection_optional: list[Literal[("all", *selectable_steps())]] = ["ts", "flux", "ul"]
+    n_sigma: float = Field(1.0, gt=0)
+    n_sigma_ul: float = Field(2.0, gt=0)
+    sqrt_ts_threshold_ul: float = 2.0
+    sqrt_ts_threshold_shape: float = 2.0
+    ul_shape: Literal[UL_SHAPES] = "bin"
     energy_min: str = "1 TeV"
     energy_max: str = "10 TeV"
-    compare_to: Optional[Literal["LogParabola", "ExpCutoffPowerLaw"]] = None
+    compare_to: Optional[Literal[tuple(COMPARE_MODELS)]] = None
     shared_parameters: list[str] = []
     test_variability: list[str] = []
     flux_states: Optional[FluxStatesConfig] = None
     sed_energy_edges: Optional[EnergyAxisConfig] = None
-    parallel_backend: Literal["multiprocessing", "ray"] = "multiprocessing"
+    parallel_backend: Literal[tuple(parallel_backends())] = "multiprocessing"
+    engine: Literal[ENGINE_CHOICES] = "auto"
+    atol: str = "1e-6 s"
+
+    @field_validator("selection_optional", "test_variability", mode="before")
+    @classmethod
+    def _one_or_list(cls, value):
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("sqrt_ts_threshold_ul", "sqrt_ts_threshold_shape")
+    @classmethod
+    def _not_nan(cls, value):
+        if value != value:
+            raise ValueError("expected a number (inf allowed), not NaN")
+        return value
 
     @field_validator("energy_min", "energy_max")
     @classmethod
     def _energy(cls, value):
-        return _quantity(value, "TeV")
+        value = _quantity(value, "TeV")
+        if not u.Quantity(value) > 0 * u.TeV:
+            raise ValueError(f"expected a positive energy, got {value!r}")
+        return value
+
+    @field_validator("atol")
+    @classmethod
+    def _tolerance(cls, value):
+        value = _quantity(value, "s")
+        if not u.Quantity(value) >= 0 * u.s:
+            raise ValueError(f"expected a non-negative duration, got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _range(self):
@@ -111,7 +154,7 @@ class EstimatorConfig(_Base):
 
 
 class OutputConfig(_Base):
-    format: Literal["fits", "ecsv", "lightcurve"] = "fits"
+    format: Literal[tuple(FORMATS)] = "fits"
     plots: bool = True
 
 
@@ -279,16 +322,24 @@ time_resolved:
     max_bins: 100000              # refuse more bins than this (e.g. a width of 1 ms)
   estimator:
     source: null                          # the fitted model; null = the only model
-    selection_optional: [ts, flux, ul]    # any of ts, errn-errp, ul, flux, sed; or [all]
+    selection_optional: [ts, flux, ul]    # any of ts, errn-errp, ul, flux, sed; or all
+    n_sigma: 1                            # errn-errp: number of sigma of the profile errors
+    n_sigma_ul: 2                         # ul: number of sigma of the upper limits
+    sqrt_ts_threshold_ul: 2               # ul: bins below this sqrt(TS) are reported as limits
+    sqrt_ts_threshold_shape: 2            # shape parameters reported where sqrt(TS) reaches this
+    ul_shape: bin                         # bin (a detection's own shape) | stacked
     energy_min: 1 TeV                     # energy range of the fluxes
     energy_max: 10 TeV
     sed_energy_edges: null                # sed: e.g. {min: 0.6 TeV, max: 20 TeV, nbins: 4}
     compare_to: null                      # LogParabola | ExpCutoffPowerLaw: nested model test
     shared_parameters: []                 # parameters with one value over all bins, e.g. [beta]
-    test_variability: []                  # likelihood-ratio test: are these parameters variable?
+    test_variability: []                  # likelihood-ratio test: are these parameters variable? [all]:
+                                          #   one spectrum over the whole period
     flux_states: null                     # e.g. {method: quantiles, n_states: 3}; or thresholds:
                                           #   [1e-11 cm-2 s-1, ...]; or method: bayesian-blocks
     parallel_backend: multiprocessing     # multiprocessing | ray
+    engine: auto                          # auto | compiled | gammapy: the fit engine
+    atol: 1e-6 s                          # tolerance on time comparisons
   output:
     format: fits                  # fits | ecsv | lightcurve (Gammapy's FluxPoints light curve)
     plots: true

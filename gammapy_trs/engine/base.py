@@ -30,6 +30,7 @@ from ..utils.numerics import bracket_root, optimiser_numerics
 __all__ = [
     "FitEngine",
     "copy_models",
+    "fit_options",
     "map_counts_summary",
     "masked_sum",
     "profile_crossing",
@@ -110,6 +111,17 @@ def copy_models(models):
     ]
 
 
+def fit_options(fit):
+    """The backend and options of a `~gammapy.modeling.Fit`, as the keywords of its constructor."""
+    return dict(
+        backend=fit.backend,
+        optimize_opts=fit.optimize_opts,
+        covariance_opts=fit.covariance_opts,
+        confidence_opts=fit.confidence_opts,
+        store_trace=fit.store_trace,
+    )
+
+
 def profile_stat(engine, datasets, parameter, value):
     """The statistic with ``parameter`` fixed at ``value``, the other free parameters re-optimised.
 
@@ -181,7 +193,7 @@ def profile_crossing(engine, datasets, parameter, level, side, scale):
     return abs(root - best) if np.isfinite(root) else np.nan
 
 
-def verified_interval(engine, datasets, parameter, sigma, interval):
+def verified_interval(engine, datasets, parameter, sigma, interval, sides=("errn", "errp")):
     """An interval whose ends lie on the profile at their level, found again where they do not.
 
     Parameters
@@ -196,6 +208,8 @@ def verified_interval(engine, datasets, parameter, sigma, interval):
         Number of sigma of the interval (its level is ``sigma**2`` above the minimum).
     interval : dict
         The interval found (``errn``, ``errp``, ``success``, ``message``, ``nfev``).
+    sides : tuple of str, optional
+        The ends to check. Default is both.
 
     Returns
     -------
@@ -209,6 +223,8 @@ def verified_interval(engine, datasets, parameter, sigma, interval):
     scale = parameter.error if np.isfinite(parameter.error) and parameter.error > 0 else 0.1 * abs(best) or 1.0
     rechecked = []
     for side, key in ((-1, "errn"), (1, "errp")):
+        if key not in sides:
+            continue
         distance = interval.get(key, np.nan)
         valid = interval.get("success", False) and np.isfinite(distance) and distance > 0
         if valid:
@@ -219,7 +235,7 @@ def verified_interval(engine, datasets, parameter, sigma, interval):
             interval[key] = profile_crossing(engine, datasets, parameter, level, side, scale)
             rechecked.append(key)
     if rechecked:
-        found = all(np.isfinite(interval[key]) for key in ("errn", "errp"))
+        found = all(np.isfinite(interval[key]) for key in sides)
         interval["success"] = found
         interval["message"] = (
             f"{', '.join(rechecked)} found by bracketing the profile"
@@ -272,7 +288,7 @@ class FitEngine:
         """Optimisation, an `~gammapy.modeling.fit.OptimizeResult` (as `~gammapy.modeling.Fit.optimize`)."""
         return self._fit.optimize(datasets)
 
-    def confidence(self, datasets, parameter, sigma=1):
+    def confidence(self, datasets, parameter, sigma=1, sides=("errn", "errp")):
         """Profile-likelihood interval of a parameter, each end checked at its level.
 
         Parameters
@@ -283,6 +299,8 @@ class FitEngine:
             The parameter.
         sigma : float, optional
             Number of sigma. Default is 1.
+        sides : tuple of str, optional
+            The ends that are used (and checked): ``"errn"``, ``"errp"``. Default is both.
 
         Returns
         -------
@@ -291,7 +309,7 @@ class FitEngine:
         """
         interval = self._fit.confidence(datasets, parameter, sigma=sigma, reoptimize=True)
         if not self._guaranteed(interval):
-            interval = verified_interval(self, datasets, parameter, sigma, interval)
+            interval = verified_interval(self, datasets, parameter, sigma, interval, sides=sides)
         return interval
 
     @staticmethod
@@ -397,14 +415,7 @@ class _CheckedConfidence(Fit):
     checked at their level (`FitEngine.confidence`)."""
 
     def __init__(self, engine):
-        fit = engine._fit
-        super().__init__(
-            backend=fit.backend,
-            optimize_opts=fit.optimize_opts,
-            covariance_opts=fit.covariance_opts,
-            confidence_opts=fit.confidence_opts,
-            store_trace=fit.store_trace,
-        )
+        super().__init__(**fit_options(engine._fit))
         self.engine = engine
 
     def run(self, datasets):
@@ -417,5 +428,6 @@ class _CheckedConfidence(Fit):
         return self.engine._fit.covariance(datasets, optimize_result=optimize_result)
 
     def confidence(self, datasets, parameter, sigma=1, reoptimize=True):
+        # Gammapy's estimators ask for an interval for an upper limit: its upper end
         datasets = Datasets(datasets) if not isinstance(datasets, Datasets) else datasets
-        return self.engine.confidence(datasets, datasets.parameters[parameter], sigma=sigma)
+        return self.engine.confidence(datasets, datasets.parameters[parameter], sigma=sigma, sides=("errp",))

@@ -7,6 +7,7 @@ from scipy.stats import norm
 from gammapy.datasets import Datasets
 from gammapy.modeling import Covariance, Fit
 from gammapy.modeling.fit import CovarianceResult, FitResult, OptimizeResult
+from .base import fit_options
 from .statistic import CompiledStatistic
 from .fast_statistic import FitDatasets
 from .profile import profile_interval
@@ -86,14 +87,7 @@ class FastFit(Fit):
     """
 
     def __init__(self, fit=None):
-        fit = Fit() if fit is None else fit
-        super().__init__(
-            backend=fit.backend,
-            optimize_opts=fit.optimize_opts,
-            covariance_opts=fit.covariance_opts,
-            confidence_opts=fit.confidence_opts,
-            store_trace=fit.store_trace,
-        )
+        super().__init__(**fit_options(Fit() if fit is None else fit))
 
     @staticmethod
     def _fast(datasets):
@@ -128,6 +122,21 @@ class FastFit(Fit):
                 None if np.isnan(par.factor_min) else par.factor_min,
                 None if np.isnan(par.factor_max) else par.factor_max,
             )
+        return minuit
+
+    def _migrad(self, compiled, settings):
+        """MIGRAD on the compiled statistic with its gradient; where it fails or had to force its
+        covariance positive definite (e.g. at the kink of the WStat at zero signal in bins without
+        ON and OFF counts, where the gradient jumps and a flat direction fools its distance to the
+        minimum), MIGRAD again from the start on the statistic's values, as Gammapy's, and the
+        lower of the valid minima."""
+        minuit = self._make_minuit(compiled, settings)
+        minuit.migrad(**settings["migrad_opts"])
+        if not minuit.valid or minuit.fmin.has_made_posdef_covar:
+            retry = self._make_minuit(compiled, settings, gradient=False)
+            retry.migrad(**settings["migrad_opts"])
+            if retry.valid and (not minuit.valid or retry.fval <= minuit.fval):
+                minuit = retry
         return minuit
 
     def _hesse(self, compiled, settings, minimum=None):
@@ -193,14 +202,7 @@ class FastFit(Fit):
         if compiled is None:
             return super().optimize(datasets)
 
-        minuit = self._make_minuit(compiled, settings)
-        minuit.migrad(**settings["migrad_opts"])
-        if not minuit.valid:
-            # e.g. the kink of the WStat at zero signal in bins without ON and OFF counts, where
-            # the gradient jumps: MIGRAD again from the start on the statistic's values, as Gammapy's
-            retry = self._make_minuit(compiled, settings, gradient=False)
-            retry.migrad(**settings["migrad_opts"])
-            minuit = retry if retry.valid else minuit
+        minuit = self._migrad(compiled, settings)
         compiled.parameters.set_parameter_factors(minuit.values)
         parameters.check_limits()
         datasets.fast_fit_minimum = (_status(datasets), compiled, minuit)
@@ -292,8 +294,7 @@ class FastFit(Fit):
         parameter = parameters[parameter]
         with parameters.restore_status():
             if minuit is None:
-                minuit = self._make_minuit(compiled, settings)
-                minuit.migrad(**settings["migrad_opts"])
+                minuit = self._migrad(compiled, settings)
             idx = compiled.parameters.index(parameter)
             result = _profile(compiled, minuit, idx, sigma) or _minos(minuit, idx, sigma)
         result["errp"] *= parameter.scale
@@ -338,8 +339,7 @@ class FastFit(Fit):
             return None
         factors, stat, success = _newton_minimum(replaced)
         if factors is None:  # MIGRAD where the Newton steps do not reach the minimum
-            minuit = self._make_minuit(replaced, settings)
-            minuit.migrad(**settings["migrad_opts"])
+            minuit = self._migrad(replaced, settings)
             factors, stat, success = np.array(minuit.values), None, bool(minuit.valid)
         own = {id(par) for par in model.parameters}
         for par, factor in zip(replaced.parameters, factors):

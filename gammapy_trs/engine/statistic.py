@@ -125,13 +125,17 @@ class _Spectrum:
         The total derivative of Gammapy's formula, the background's derivative
         included: where the background is the profile's minimum its terms
         cancel, but Gammapy's root is not the minimum everywhere (e.g. a
-        negative signal in a bin without ON counts).
+        negative signal in a bin without ON counts). At the kink of a bin
+        without OFF counts (the root's discriminant zero, e.g. no ON and no
+        OFF count and no signal) it is the derivative towards more signal,
+        where the background is zero.
         """
         with np.errstate(all="ignore"):
             c = self.c0 - self.one_plus_alpha * mu_sig
             d = np.sqrt(c**2 + self.c4 * mu_sig)
             mu_bkg = (c + d) / self.denominator
             d_mu_bkg = (-self.one_plus_alpha + (self.c4 / 2 - self.one_plus_alpha * c) / d) / self.denominator
+            d_mu_bkg = np.where(d > 0, d_mu_bkg, 0.0)
             mu_on = mu_sig + self.alpha * mu_bkg
             on = np.where(self.on_positive, self.n_on * (1 + self.alpha * d_mu_bkg) / mu_on, 0.0)
             off = np.where(self.off_positive, self.n_off * d_mu_bkg / mu_bkg, 0.0)

@@ -162,8 +162,9 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
     tag = "TimeResolvedSpectrumEstimator"
 
     @property
-    def _available_selection_optional(self):
-        # read at each call, so that a step registered in steps.STEPS is available
+    def available_selection_optional(self):
+        """The names of the optional steps (read at each call, so that a step registered in
+        ``steps.STEPS`` is available), a list of str."""
         return step_registry.selectable_steps()
 
     def __init__(
@@ -231,8 +232,8 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
 
     @selection_optional.setter
     def selection_optional(self, value):
-        self._explicit_selection = [] if value in (None, "all") else valid_selection(value, self._available_selection_optional)
-        self._selection_optional = valid_selection(value, self._available_selection_optional)
+        self._explicit_selection = [] if value in (None, "all") else valid_selection(value, self.available_selection_optional)
+        self._selection_optional = valid_selection(value, self.available_selection_optional)
 
     @property
     def time_intervals(self):
@@ -378,7 +379,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             ``null`` and ``alternative``, the two results.
         """
         datasets = validate_datasets(datasets)
-        if parameters == "all":
+        if parameters == "all" or (not isinstance(parameters, str) and list(parameters) == ["all"]):
             free = SourceParameters.from_model(get_source_model(datasets, self.source))
             parameters = [name for name in free.names if name not in self.shared_parameters]
         parameters = [parameters] if isinstance(parameters, str) else list(parameters)

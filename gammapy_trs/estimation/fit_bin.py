@@ -129,15 +129,42 @@ def _ts(plan, copies, stat, success):
         return nan
 
 
+NO_SIGNAL = 0.5
+"""Predicted source counts below which a best fit has no signal: there the fit is made again from a
+negative norm (a likelihood flat towards zero signal, e.g. an index running away in a bin without
+counts, stops an optimiser that a negative signal would take lower)."""
+
+
+def _fit_bin(engine, datasets, source, parameters):
+    """The engine's copies of a bin at its best fit, and ``(success, nfev, stat, message)``.
+
+    Where the best fit predicts no source signal, the fit is made again from
+    the start values with the norm negated, and the lower of the two minima
+    kept, whatever the engine's path to the first.
+    """
+    copies = engine.copy(datasets)
+    if len(copies.models.parameters.free_parameters) == 0:  # every parameter shared (or frozen)
+        return copies, (True, 0, float(engine.stat_sum(copies)), "No free parameter: statistic evaluated.")
+    outcome = _fit(engine, copies)
+    norm = parameters.norm_index
+    if norm is None or not outcome[0]:
+        return copies, outcome
+    if abs(engine.counts_summary(copies, source)["npred_signal"]) >= NO_SIGNAL:
+        return copies, outcome
+    again = engine.copy(datasets)
+    start = again.models[source].parameters[norm]
+    start.value = -abs(start.value)
+    second = _fit(engine, again)
+    if second[0] and second[2] < outcome[2]:
+        return again, (True, outcome[1] + second[1], second[2], second[3])
+    return copies, outcome
+
+
 def _estimate_bin(datasets, plan):
     engine, source, parameters = plan.engine, plan.source, plan.parameters
-    copies = engine.copy(datasets)
+    copies, (success, nfev, stat, message) = _fit_bin(engine, datasets, source, parameters)
     model = copies.models[source]
     n_free = len(copies.models.parameters.free_parameters)
-    if n_free == 0:  # every parameter shared (or frozen): the statistic at the given values
-        success, nfev, stat, message = True, 0, float(engine.stat_sum(copies)), "No free parameter: statistic evaluated."
-    else:
-        success, nfev, stat, message = _fit(engine, copies)
     if not success:
         log.warning(f"Fit of the bin of {copies.names} did not succeed: {message}")
         stat = np.nan

@@ -14,6 +14,7 @@ from ..utils.numerics import optimiser_numerics
 from ..utils.parameters import SourceParameters
 from ..utils.units import FLUX_UNIT
 from .grouping import group_datasets
+from .quality import assess_quality
 from .stacked import fit_stacked
 from .steps.ts import source_ts
 
@@ -82,19 +83,25 @@ def group_by_flux(flux, flux_err=None, time=None, method="quantiles", n_states=3
 
 
 @optimiser_numerics()
-def _fit_state(datasets, source_model, engine):
-    """The source model fitted to the stacked datasets of a state: success, values, TS, model."""
+def _fit_state(datasets, source_model, engine, sqrt_ts_threshold_shape):
+    """The source model fitted to the stacked datasets of a state: success, values (NaN where the
+    data do not defend them, with the state's ``quality`` flags), TS, model."""
     fit = fit_stacked(datasets, source_model, engine, name="state")
     parameters = SourceParameters.from_model(source_model)
-    values = {}
-    for name, idx in parameters:
-        par = fit.model.parameters[idx]
-        values[name] = par.value if fit.success else np.nan
-        values[f"{name}_err"] = par.error if fit.success else np.nan
     ts = dict(ts=np.nan, sqrt_ts=np.nan)
     if fit.success and parameters.norm_indices:
         ts = source_ts(engine, fit.datasets, fit.source, parameters.norm_indices, fit.stat)
-    return fit.success, values, ts, fit.model.copy(name=fit.source)
+    summary = engine.counts_summary(fit.datasets, fit.source)
+    norm = fit.model.parameters[parameters.norm_index].value if parameters.norm_index is not None else None
+    quality = assess_quality(fit.model, parameters, fit.success, summary["counts"], ts["sqrt_ts"], sqrt_ts_threshold_shape, norm)
+    values = {}
+    model = fit.model.copy(name=fit.source)
+    for name, idx in parameters:
+        par = fit.model.parameters[idx]
+        values[name], values[f"{name}_err"] = par.quantity, u.Quantity(par.error, par.unit)
+    quality.apply(values, model, parameters)
+    values = {key: getattr(value, "value", value) for key, value in values.items()}
+    return fit.success, values, ts, model
 
 
 def _state_datasets(datasets, axis, members, atol):
@@ -118,6 +125,7 @@ def fit_flux_states(
     fit=None,
     atol="1e-6 s",
     engine="auto",
+    sqrt_ts_threshold_shape=2,
 ):
     """Spectra of flux states: the bins of a result grouped by flux, stacked and fitted.
 
@@ -145,6 +153,9 @@ def fit_flux_states(
         Tolerance on time comparisons. Default is "1e-6 s".
     engine : {"auto", "compiled", "gammapy"} or `~gammapy_trs.engine.FitEngine`, optional
         The fit engine (`~gammapy_trs.engine.select_engine`). Default is "auto".
+    sqrt_ts_threshold_shape : float, optional
+        A state's shape parameters are reported where its ``sqrt_ts`` reaches
+        this (see `~gammapy_trs.result.quality`). Default is 2.
 
     Returns
     -------
@@ -169,7 +180,7 @@ def fit_flux_states(
     for state in sorted(set(states) - {-1}):
         members = np.flatnonzero(states == state)
         selected = _state_datasets(datasets, axis, members, atol)
-        success, values, ts, model = _fit_state(selected, source_model, engine)
+        success, values, ts, model = _fit_state(selected, source_model, engine, sqrt_ts_threshold_shape)
         fluxes = integral_fluxes(model.spectral_model, energy_min, energy_max) if success else {}
         rows.append(
             dict(

@@ -9,11 +9,18 @@ files stay open and every HDU is read once, by the same Gammapy readers.
 import copy
 import logging
 from astropy.io import fits
-from gammapy.data import GTI, Observation, ObservationMetaData
+from gammapy.data import GTI, ObservationMetaData
 from gammapy.data.io import EventListReader
 from gammapy.irf import IRF_REGISTRY
 from gammapy.utils.fits import LazyFitsData
-from ..utils.gammapy_internals import as_subclass_copy, lazy_hdu_location, set_lazy_value
+from ..utils.gammapy_internals import (
+    as_subclass_copy,
+    lazy_hdu_location,
+    load_events_and_gti,
+    observation_subclass,
+    set_lazy_value,
+    share_meta_and_gti,
+)
 
 __all__ = ["CachedObservation", "light_and_loaded_copies"]
 
@@ -69,25 +76,27 @@ class OpenFileData(LazyFitsData):
         return value
 
 
-class CachedObservation(Observation):
-    """An observation that keeps its IRFs and events once read."""
+def _open_files(self):
+    """Keep the files open, so that each is opened once, until `close_files`."""
+    self.__dict__.setdefault("_open_files", {})
 
-    aeff = OpenFileData()
-    edisp = OpenFileData()
-    psf = OpenFileData()
-    _bkg = OpenFileData()
-    _events = OpenFileData()
-    _gti = OpenFileData()
-    _meta = OpenFileData()
 
-    def open_files(self):
-        """Keep the files open, so that each is opened once, until `close_files`."""
-        self.__dict__.setdefault("_open_files", {})
+def _close_files(self):
+    """Close the files opened since `open_files`."""
+    for hdulist in self.__dict__.pop("_open_files", {}).values():
+        hdulist.close()
 
-    def close_files(self):
-        """Close the files opened since `open_files`."""
-        for hdulist in self.__dict__.pop("_open_files", {}).values():
-            hdulist.close()
+
+CachedObservation = observation_subclass(
+    "CachedObservation",
+    OpenFileData,
+    dict(
+        __doc__="An observation that keeps its IRFs and events once read.",
+        __module__=__name__,
+        open_files=_open_files,
+        close_files=_close_files,
+    ),
+)
 
 
 def light_and_loaded_copies(observation):
@@ -108,8 +117,7 @@ def light_and_loaded_copies(observation):
     """
     loaded = as_subclass_copy(observation, CachedObservation)
     loaded.open_files()
-    _ = loaded.meta, loaded._gti, loaded._events  # the events file is the GTI's and meta data's
+    load_events_and_gti(loaded)  # the events file is the GTI's and meta data's
     light = copy.copy(observation)
-    for name in ("_meta", "_gti"):
-        set_lazy_value(light, name, getattr(loaded, name))
+    share_meta_and_gti(light, loaded)
     return light, loaded

@@ -7,6 +7,7 @@ import gammapy.utils.parallel as parallel
 from gammapy.datasets import Datasets
 from gammapy.makers import MapDatasetMaker
 from ..binning.intervals import as_gti
+from ..utils.parallel import Runner
 from .cached_observation import light_and_loaded_copies
 from .observation_slices import ObservationSlices, ReductionCache, can_share
 
@@ -71,6 +72,7 @@ class TimeResolvedDatasetsMaker(parallel.ParallelMixin):
             )
         self.makers = list(makers)
         self.time_intervals = time_intervals
+        Runner(n_jobs, parallel_backend)  # n_jobs and the backend checked at the call
         self.n_jobs = n_jobs
         self.parallel_backend = parallel_backend
         self._cache = ReductionCache()
@@ -141,6 +143,14 @@ class TimeResolvedDatasetsMaker(parallel.ParallelMixin):
             datasets.append(new)
         return datasets
 
+    @property
+    def runner(self):
+        """The runner of the reduction's parallel loop (``n_jobs``, ``parallel_backend``)."""
+        return Runner(self.n_jobs, self.parallel_backend)
+
+    def _reduce(self, task):
+        return self.make_observation_datasets(*task)
+
     def run(self, dataset, observations):
         """Make the datasets of all time slices of all observations.
 
@@ -158,14 +168,9 @@ class TimeResolvedDatasetsMaker(parallel.ParallelMixin):
         """
         # OFF regions are cached by pointing within one run (one ON region), never across runs
         self._cache = ReductionCache()
-        per_observation = parallel.run_multiprocessing(
-            self.make_observation_datasets,
-            zip([dataset] * len(observations), observations),
-            backend=self.parallel_backend,
-            pool_kwargs=dict(processes=self.n_jobs),
-            task_name="Time-sliced reduction",
-        )
-        datasets = [d for group in per_observation for d in group]
+        tasks = {index: (dataset, observation) for index, observation in enumerate(observations)}
+        per_observation = self.runner.run(self._reduce, tasks, desc="Time-sliced reduction")
+        datasets = [d for index in range(len(tasks)) for d in per_observation[index]]
         if not datasets:
             raise ValueError(
                 f"No observation overlaps the {len(self.time_intervals.table)} time intervals "

@@ -24,11 +24,14 @@ __all__ = [
     "evaluator_norm_index",
     "irf_map",
     "lazy_hdu_location",
+    "load_events_and_gti",
     "model_penalties",
+    "observation_subclass",
     "renamed_dataset",
     "safe_mask_position",
     "set_lazy_value",
     "set_observation_events",
+    "share_meta_and_gti",
     "update_evaluator",
     "with_methods",
 ]
@@ -108,6 +111,14 @@ INTERNALS = [
         "lazy_hdu_location, set_lazy_value",
         "reduction/cached_observation.py",
         "IRFs and events of an observation read once from a file kept open",
+    ),
+    Internal(
+        "Observation's lazy FITS attributes aeff, edisp, psf, _bkg, _events, _gti and _meta "
+        "(LazyFitsData descriptors)",
+        "observation_subclass, load_events_and_gti, share_meta_and_gti",
+        "reduction/cached_observation.py",
+        "a subclass whose lazy attributes read from files kept open; the GTI and meta data shared "
+        "by the copies of an observation",
     ),
     Internal(
         "Observation: a shallow copy whose __class__ is a subclass",
@@ -197,6 +208,45 @@ def as_subclass_copy(obj, cls):
     new = copy.copy(obj)
     new.__class__ = cls
     return new
+
+
+OBSERVATION_LAZY_ATTRIBUTES = ("aeff", "edisp", "psf", "_bkg", "_events", "_gti", "_meta")
+"""The lazy FITS attributes of `~gammapy.data.Observation` (`~gammapy.utils.fits.LazyFitsData`)."""
+
+
+def observation_subclass(name, descriptor, namespace=None):
+    """A subclass of `~gammapy.data.Observation` whose lazy FITS attributes are ``descriptor()``.
+
+    Parameters
+    ----------
+    name : str
+        Name of the class.
+    descriptor : callable
+        Makes one descriptor (a `~gammapy.utils.fits.LazyFitsData` subclass) per attribute.
+    namespace : dict, optional
+        More attributes and methods of the class. Default is None.
+
+    Returns
+    -------
+    cls : type
+        The subclass.
+    """
+    from gammapy.data import Observation
+
+    attributes = {attribute: descriptor() for attribute in OBSERVATION_LAZY_ATTRIBUTES}
+    attributes.update(namespace or {})
+    return type(name, (Observation,), attributes)  # type() names each descriptor (__set_name__)
+
+
+def load_events_and_gti(observation):
+    """Read an observation's meta data, GTI and events (one file), so that they are cached."""
+    return observation.meta, observation._gti, observation._events
+
+
+def share_meta_and_gti(target, source):
+    """Give ``target`` the meta data and GTI that ``source`` read (without reading them again)."""
+    for name in ("_meta", "_gti"):
+        set_lazy_value(target, name, getattr(source, name))
 
 
 def set_observation_events(observation, events, gti):

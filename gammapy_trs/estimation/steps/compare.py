@@ -1,16 +1,42 @@
 """Likelihood-ratio test of the source model against a nested alternative (``compare_to``)."""
 
 import numpy as np
-from gammapy.modeling.models import SkyModel
+from gammapy.modeling.models import ExpCutoffPowerLawSpectralModel, LogParabolaSpectralModel, SkyModel
 from ...result.quantities import QuantityInfo
 from ...utils.significance import chi2_p_value, chi2_significance
 from ...engine import copy_models
 from .base import BinStep
 
-__all__ = ["CompareStep", "alternative_model", "start_from_nested"]
+__all__ = ["COMPARE_MODELS", "CompareStep", "alternative_model", "named_alternative", "start_from_nested"]
 
 SHAPE_ALIASES = {"alpha": "index"}
 """Parameters of an alternative model started from a differently named parameter."""
+
+COMPARE_MODELS = {"LogParabola": LogParabolaSpectralModel, "ExpCutoffPowerLaw": ExpCutoffPowerLawSpectralModel}
+"""The alternatives of ``compare_to`` known by name (the configuration's), in which a power law is nested."""
+
+NESTED_AT = {"beta": 0.0, "lambda_": 0.0}
+"""The values at which the named alternatives reduce to a power law."""
+
+
+def named_alternative(name):
+    """The alternative ``name`` of `COMPARE_MODELS`, at the values where it reduces to a power law.
+
+    Parameters
+    ----------
+    name : str
+        A key of `COMPARE_MODELS`.
+
+    Returns
+    -------
+    model : `~gammapy.modeling.models.SpectralModel`
+        The model.
+    """
+    model = COMPARE_MODELS[name]()
+    for par in model.parameters:
+        if par.name in NESTED_AT:
+            par.value = NESTED_AT[par.name]
+    return model
 
 
 def alternative_model(compare_to, source_model):

@@ -16,8 +16,10 @@ class SEDStep(BinStep):
     """Flux points of the bin in ``sed_energy_edges`` (the product ``"sed"``).
 
     Gammapy's `~gammapy.estimators.FluxPointsEstimator` runs on the bin's
-    datasets with the bin's fitted model as reference, through the run's
-    engine (`~gammapy_trs.engine.FitEngine.flux_points`): in each energy bin
+    datasets with the bin's fitted model as reference (where its norm does
+    not stand or is not positive, e.g. a bin without counts, the model at the
+    bin's upper limit where the "ul" step ran, else no flux points), through the
+    run's engine (`~gammapy_trs.engine.FitEngine.flux_points`): in each energy bin
     the norm of that model is fitted with its shape fixed, with its error, the
     TS and an upper limit at ``n_sigma_ul`` checked at its level (``is_ul``
     where sqrt(TS) < 2, Gammapy's default). The flux points are kept as
@@ -56,11 +58,26 @@ class SEDStep(BinStep):
         return dict(sed_energy_edges=", ".join(f"{e:.6g}" for e in self.energy_edges.to_value("TeV")) + " TeV")
 
     def run(self, context):
+        datasets = self._reference(context)
+        if datasets is None:
+            return {}
         points = context.engine.flux_points(
-            context.datasets, context.source, self.energy_edges, n_sigma=self.n_sigma, n_sigma_ul=self.n_sigma_ul
+            datasets, context.source, self.energy_edges, n_sigma=self.n_sigma, n_sigma_ul=self.n_sigma_ul
         )
         context.products["sed"] = bin_sed(points)
         return {}
+
+    def _reference(self, context):
+        """The bin's datasets with the reference model of its flux points: its best fit where the
+        norm stands and is positive, else the model at its upper limit (the fallback shape), else
+        None (no flux points)."""
+        norm = context.parameters.norm_name
+        if context.quality.defended(norm) and context.values[norm].value > 0:
+            return context.datasets
+        if context.upper_limit_model is None:
+            return None
+        models = [context.upper_limit_model if m.name == context.source else m for m in context.datasets.models]
+        return context.engine.copy(context.datasets, models=models)
 
 
 def bin_sed(points):
@@ -74,8 +91,9 @@ def bin_sed(points):
     Returns
     -------
     sed : dict of str to `~numpy.ndarray`
-        ``energy_edges`` (TeV), the `SED_QUANTITIES` (``dnde`` in cm-2 s-1 TeV-1),
-        ``counts`` and ``npred`` summed over the datasets.
+        ``energy_edges`` (TeV), the `SED_QUANTITIES` (``dnde`` in cm-2 s-1 TeV-1;
+        NaN with its error, and an upper limit, where the energy bin has no
+        counts), ``counts`` and ``npred`` summed over the datasets.
     """
     sed = dict(energy_edges=points.geom.axes["energy"].edges.to_value("TeV"))
     for name in SED_QUANTITIES:
@@ -85,4 +103,8 @@ def bin_sed(points):
     for name in ("counts", "npred"):
         data = getattr(points, name).data
         sed[name] = np.asarray(data, dtype=float).reshape(len(sed["dnde"]), -1).sum(axis=1)
+    # without counts the best fit is at a kink of the statistic: no value, no error, the limit only
+    empty = sed["counts"] == 0
+    sed["dnde"][empty] = sed["dnde_err"][empty] = np.nan
+    sed["is_ul"][empty] = True
     return sed

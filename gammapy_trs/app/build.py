@@ -1,14 +1,16 @@
-"""The objects a Gammapy analysis configuration describes: observations, reference dataset,
-makers and models, as Gammapy's `~gammapy.analysis.Analysis` makes them.
+"""The objects a configuration describes, all made here: observations, reference dataset, makers
+and models (as Gammapy's `~gammapy.analysis.Analysis` makes them), the time bins, the estimator
+and its options.
 
-The translation is written here with Gammapy's public classes (Gammapy's own is
-in private methods of `~gammapy.analysis.Analysis`, whose constructor also
-configures the root logger).
+The translation of Gammapy's sections is written here with Gammapy's public
+classes (Gammapy's own is in private methods of `~gammapy.analysis.Analysis`,
+whose constructor also configures the root logger).
 """
 
 import copy
 import logging
 import numpy as np
+import astropy.units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from regions import CircleSkyRegion
@@ -22,17 +24,26 @@ from gammapy.makers import (
     SpectrumDatasetMaker,
 )
 from gammapy.maps import Map, MapAxis, RegionGeom, WcsGeom
-from gammapy.modeling.models import FoVBackgroundModel, Models
+from gammapy.modeling.models import FoVBackgroundModel, Models, SkyModel
+from ..binning import BinningOptions, make_intervals
+from ..estimation import TimeResolvedSpectrumEstimator
+from ..estimation.steps.compare import named_alternative
+from ..reduction import TimeResolvedDatasetsMaker
 from .config import ConfigError
 
 __all__ = [
-    "select_observations",
-    "on_region",
-    "reference_dataset",
-    "dataset_makers",
-    "read_models",
-    "set_models",
     "apply_fit_range",
+    "dataset_makers",
+    "flux_state_options",
+    "make_datasets_maker",
+    "make_estimator",
+    "make_time_intervals",
+    "on_region",
+    "read_models",
+    "reference_dataset",
+    "select_observations",
+    "set_models",
+    "source_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -267,3 +278,143 @@ def apply_fit_range(datasets, config):
         dataset.mask_fit = dataset.counts.geom.energy_mask(fit_range.min, fit_range.max)
         if not np.any(dataset.mask):
             log.warning(f"Dataset {dataset.name}: no energy bin left within fit.fit_range and the safe mask")
+
+
+def make_time_intervals(config, observations, region):
+    """The time bins of ``time_resolved.binning``.
+
+    Parameters
+    ----------
+    config : `~gammapy_trs.app.config.TRSConfig`
+        Configuration.
+    observations : `~gammapy.data.Observations`
+        Observations.
+    region : `~regions.SkyRegion`
+        ON region (whose events some binning methods count).
+
+    Returns
+    -------
+    intervals : list of `~astropy.time.Time`
+        The bins.
+    """
+    cfg = config.time_resolved.binning
+    axis = config.datasets.geom.axes.energy
+    options = BinningOptions(
+        start=cfg.start,
+        stop=cfg.stop,
+        width=cfg.width,
+        p0=cfg.p0,
+        criterion=cfg.criterion,
+        threshold=cfg.threshold,
+        max_gap=cfg.max_gap,
+        max_bins=cfg.max_bins,
+        energy_min=axis.min,
+        energy_max=axis.max,
+    )
+    return make_intervals(cfg.method, observations, region, options)
+
+
+def source_name(config, models):
+    """The name of the fitted model: ``time_resolved.estimator.source``, or the only sky model."""
+    name = config.time_resolved.estimator.source
+    sky_models = [model for model in models if isinstance(model, SkyModel)]
+    if name is None:
+        if len(sky_models) != 1:
+            raise ConfigError(
+                "time_resolved.estimator.source: name the fitted model, one of "
+                f"{[model.name for model in sky_models]}"
+            )
+        return sky_models[0].name
+    if name not in models.names:
+        raise ConfigError(f"time_resolved.estimator.source: no model {name!r} in {models.names}")
+    return name
+
+
+def make_datasets_maker(config, intervals):
+    """The time-sliced reduction of the configuration's makers, with ``general.n_jobs`` and the backend.
+
+    Parameters
+    ----------
+    config : `~gammapy_trs.app.config.TRSConfig`
+        Configuration.
+    intervals : list of `~astropy.time.Time`
+        The time bins.
+
+    Returns
+    -------
+    maker : `~gammapy_trs.TimeResolvedDatasetsMaker`
+        The maker.
+    """
+    return TimeResolvedDatasetsMaker(
+        dataset_makers(config),
+        intervals,
+        n_jobs=config.general.n_jobs,
+        parallel_backend=config.time_resolved.estimator.parallel_backend,
+    )
+
+
+def _sed_edges(config):
+    edges = config.time_resolved.estimator.sed_energy_edges
+    if edges is None or edges.min is None:
+        return None
+    return MapAxis.from_energy_bounds(edges.min, edges.max, nbin=edges.nbins).edges
+
+
+def make_estimator(config, intervals, source, checkpoint=None):
+    """The estimator of ``time_resolved.estimator`` (and ``general.n_jobs``).
+
+    Parameters
+    ----------
+    config : `~gammapy_trs.app.config.TRSConfig`
+        Configuration.
+    intervals : list of `~astropy.time.Time`
+        The time bins.
+    source : str
+        Name of the fitted model.
+    checkpoint : `~pathlib.Path`, optional
+        Checkpoint folder. Default is None.
+
+    Returns
+    -------
+    estimator : `~gammapy_trs.TimeResolvedSpectrumEstimator`
+        The estimator.
+    """
+    est = config.time_resolved.estimator
+    return TimeResolvedSpectrumEstimator(
+        time_intervals=intervals,
+        source=source,
+        selection_optional=est.selection_optional,
+        n_sigma=est.n_sigma,
+        n_sigma_ul=est.n_sigma_ul,
+        sqrt_ts_threshold_ul=est.sqrt_ts_threshold_ul,
+        sqrt_ts_threshold_shape=est.sqrt_ts_threshold_shape,
+        ul_shape=est.ul_shape,
+        energy_min=est.energy_min,
+        energy_max=est.energy_max,
+        sed_energy_edges=_sed_edges(config),
+        compare_to=None if est.compare_to is None else named_alternative(est.compare_to),
+        n_jobs=config.general.n_jobs,
+        parallel_backend=est.parallel_backend,
+        engine=est.engine,
+        atol=est.atol,
+        max_bins=config.time_resolved.binning.max_bins,
+        checkpoint=checkpoint,
+        shared_parameters=est.shared_parameters,
+    )
+
+
+def flux_state_options(cfg):
+    """The options of `~gammapy_trs.estimation.flux_states.fit_flux_states` of a ``flux_states`` section.
+
+    Parameters
+    ----------
+    cfg : `~gammapy_trs.app.config.FluxStatesConfig`
+        The section.
+
+    Returns
+    -------
+    options : dict
+        ``method``, ``n_states``, ``thresholds`` (fluxes, or None) and ``p0``.
+    """
+    thresholds = [u.Quantity(value) for value in cfg.thresholds] or None
+    return dict(method=cfg.method, n_states=cfg.n_states, thresholds=thresholds, p0=cfg.p0)
