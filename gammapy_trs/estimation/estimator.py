@@ -1,7 +1,6 @@
 """`TimeResolvedSpectrumEstimator`: the full spectral shape fitted per time bin."""
 
 import logging
-import astropy.units as u
 import gammapy.utils.parallel as parallel
 from gammapy.data import GTI
 from gammapy.estimators import Estimator

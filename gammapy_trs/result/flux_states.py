@@ -1,8 +1,8 @@
 """`FluxStates`: spectra of groups of time bins at similar flux levels."""
 
+from pathlib import Path
 import numpy as np
 import astropy.units as u
-from astropy.table import Table
 from ..utils.units import FLUX_UNIT
 
 __all__ = ["FluxStates"]
@@ -79,20 +79,25 @@ class FluxStates:
         return ax
 
     def write(self, filename, overwrite=False):
-        """Write the table (ECSV), with the models in its meta data."""
+        """Write the table (ECSV, with its checksum, atomically), with the models in its meta data."""
+        from ..utils.files import atomic_write
+        from .formats.ecsv import write_checked_ecsv
         from .formats.models import model_to_dict
 
+        if Path(filename).exists() and not overwrite:
+            raise FileExistsError(f"{filename} already exists: use overwrite=True to replace it.")
         table = self.table.copy()
         table.meta["MODELS"] = [model_to_dict(model) for model in self.models]
         table.meta["PARNAMES"] = ",".join(self.parameter_names)
-        table.write(filename, format="ascii.ecsv", overwrite=overwrite)
+        atomic_write(filename, lambda tmp: write_checked_ecsv(table, tmp, overwrite=True))
 
     @classmethod
     def read(cls, filename):
-        """Read a file written by `write`."""
+        """Read a file written by `write` (its checksum verified)."""
+        from .formats.ecsv import read_checked_ecsv
         from .formats.models import model_from_dict
 
-        table = Table.read(filename, format="ascii.ecsv")
+        table = read_checked_ecsv(filename)
         models = [model_from_dict(m) for m in table.meta.pop("MODELS")]
         names = table.meta.pop("PARNAMES").split(",")
         return cls(table, models, names)

@@ -1,16 +1,56 @@
-"""ECSV files: the table, with the per-bin models in its meta data (``.gz`` allowed)."""
+"""ECSV files: the table, with the per-bin models in its meta data (``.gz`` allowed), and a checksum.
+
+The header's ``CHECKSUM`` is the SHA-256 of the file's text with the checksum
+itself replaced by `PLACEHOLDER`: `read_ecsv` computes it again and refuses a
+file whose content was changed; a file without one is read with a warning
+that its content is not verified.
+"""
 
 import gzip
+import hashlib
 import io
+import logging
+import re
 from astropy.table import Table
 from .models import model_from_dict, model_to_dict
 
-__all__ = ["write_ecsv", "read_ecsv"]
+__all__ = ["read_checked_ecsv", "read_ecsv", "write_checked_ecsv", "write_ecsv"]
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER = "0" * 64
+"""The checksum's value while the checksum is computed."""
+
+_CHECKSUM = re.compile(r"^(#.*\bCHECKSUM: '?)([0-9a-f]{64})\b", re.MULTILINE)
+
+
+def _digest(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _with_checksum(text):
+    """The text of an ECSV file written with the placeholder checksum, with its checksum."""
+    match = _CHECKSUM.search(text)
+    return text[: match.start(2)] + _digest(text) + text[match.end(2):]
+
+
+def _verify(text, filename):
+    """Refuse a text whose checksum does not match; warn where there is none."""
+    from .fits import NotAResultError
+
+    match = _CHECKSUM.search(text)
+    if match is None:
+        log.warning(f"{filename} has no checksum: its content is not verified.")
+        return
+    original = text[: match.start(2)] + PLACEHOLDER + text[match.end(2):]
+    if _digest(original) != match.group(2):
+        raise NotAResultError(f"{filename}: the checksum does not match the content: the file was changed or damaged.")
 
 
 def write_ecsv(spectrum, filename, overwrite=False):
     """Write the table with the per-bin models and covariances under the ``MODELS`` meta key
-    (and the shared parameters, if any, under ``SHARED_PARAMETERS``).
+    (and the shared parameters, if any, under ``SHARED_PARAMETERS``), and the checksum of
+    the whole text under ``CHECKSUM``.
 
     Parameters
     ----------
@@ -30,13 +70,60 @@ def write_ecsv(spectrum, filename, overwrite=False):
             columns=list(shared.colnames),
             rows=[[_plain(row[name]) for name in shared.colnames] for row in shared],
         )
-    if str(filename).lower().endswith(".gz"):
-        text = io.StringIO()
-        table.write(text, format="ascii.ecsv")
-        with gzip.open(filename, "wt" if overwrite else "xt") as handle:
-            handle.write(text.getvalue())
-    else:
-        table.write(filename, format="ascii.ecsv", overwrite=overwrite)
+    write_checked_ecsv(table, filename, overwrite=overwrite)
+
+
+def write_checked_ecsv(table, filename, overwrite=False):
+    """Write a table as ECSV (``.gz`` for a compressed file) with the checksum of its text.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        Table (its meta data gets ``CHECKSUM``).
+    filename : str or `~pathlib.Path`
+        File name.
+    overwrite : bool, optional
+        Overwrite an existing file. Default is False.
+    """
+    table = table.copy(copy_data=False)
+    table.meta["CHECKSUM"] = PLACEHOLDER
+    buffer = io.StringIO()
+    table.write(buffer, format="ascii.ecsv")
+    text = _with_checksum(buffer.getvalue())
+    mode = "wt" if overwrite else "xt"
+    opener = gzip.open if str(filename).lower().endswith(".gz") else open
+    with opener(filename, mode, encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def read_checked_ecsv(filename):
+    """Read an ECSV table written by `write_checked_ecsv`, its checksum verified.
+
+    A file without a checksum is read with a warning that its content is not
+    verified; one whose checksum does not match its text raises.
+
+    Parameters
+    ----------
+    filename : str or `~pathlib.Path`
+        File name.
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        Table, without ``CHECKSUM`` in its meta data.
+    """
+    from .fits import NotAResultError
+
+    try:
+        opener = gzip.open if str(filename).lower().endswith(".gz") else open
+        with opener(filename, "rt", encoding="utf-8") as handle:
+            text = handle.read()
+        table = Table.read(text, format="ascii.ecsv")
+    except Exception as error:  # noqa: BLE001 -- any parse error: not our file
+        raise NotAResultError(f"{filename} is not a TimeResolvedSpectrum file: {error}") from None
+    _verify(text, filename)
+    table.meta.pop("CHECKSUM", None)
+    return table
 
 
 def read_ecsv(filename):
@@ -58,10 +145,7 @@ def read_ecsv(filename):
     """
     from .fits import NotAResultError
 
-    try:
-        table = Table.read(filename, format="ascii.ecsv")
-    except Exception as error:  # noqa: BLE001 -- any parse error: not our file
-        raise NotAResultError(f"{filename} is not a TimeResolvedSpectrum file: {error}") from None
+    table = read_checked_ecsv(filename)
     if "MODELS" not in table.meta or not {"time_min", "time_max", "success"} <= set(table.colnames):
         raise NotAResultError(
             f"{filename} is not a TimeResolvedSpectrum file: no MODELS meta data or no "

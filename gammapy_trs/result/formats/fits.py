@@ -1,8 +1,11 @@
 """FITS files: the table in HDU ``TIME_RESOLVED_SPECTRUM``, the models in HDU ``MODELS``.
 
-Every HDU carries ``CHECKSUM`` and ``DATASUM`` cards; reading verifies them.
+Every HDU carries ``CHECKSUM`` and ``DATASUM`` cards; reading verifies them,
+refuses a file whose content does not match them, and warns where a result's
+HDU has none (its content is then not verified).
 """
 
+import logging
 import warnings
 import numpy as np
 import yaml
@@ -12,6 +15,8 @@ from astropy.table import Table
 from .models import model_from_dict, model_to_dict
 
 __all__ = ["write_fits", "read_fits", "NotAResultError"]
+
+log = logging.getLogger(__name__)
 
 TABLE_HDU = "TIME_RESOLVED_SPECTRUM"
 MODELS_HDU = "MODELS"
@@ -63,12 +68,17 @@ def write_fits(spectrum, filename, overwrite=False, extra_hdus=()):
 
 
 def _verify(hdulist, filename):
+    unverified = []
     for hdu in hdulist:
-        if "CHECKSUM" in hdu.header and (hdu.verify_checksum() != 1 or hdu.verify_datasum() != 1):
+        if "CHECKSUM" not in hdu.header or "DATASUM" not in hdu.header:
+            unverified.append(hdu.name or "PRIMARY")
+        elif hdu.verify_checksum() != 1 or hdu.verify_datasum() != 1:
             raise NotAResultError(
                 f"{filename}: the checksum of HDU {hdu.name or 'PRIMARY'} does not match its "
                 "content: the file is damaged."
             )
+    if unverified:
+        log.warning(f"{filename}: HDUs {unverified} have no checksum: their content is not verified.")
 
 
 def read_fits(filename):
