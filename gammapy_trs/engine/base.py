@@ -156,7 +156,8 @@ def profile_crossing(engine, datasets, parameter, level, side, scale):
 
     Bracketed from the best fit in steps growing tenfold from ``scale``
     (`~gammapy_trs.utils.numerics.bracket_root`), whatever the scale of the
-    distance, then Brent's method; within the parameter's limits.
+    distance, then Brent's method (to 1e-4 of the scale, or a millionth of
+    the distance); within the parameter's limits.
 
     Parameters
     ----------
@@ -189,7 +190,7 @@ def profile_crossing(engine, datasets, parameter, level, side, scale):
         return profile_stat(engine, datasets, parameter, value) - level
 
     with datasets.parameters.restore_status():
-        root = bracket_root(rise, best, side * abs(scale), growth=10.0, max_steps=60, rtol=1e-8)
+        root = bracket_root(rise, best, side * abs(scale), growth=10.0, max_steps=60, xtol=1e-4 * abs(scale), rtol=1e-6)
     return abs(root - best) if np.isfinite(root) else np.nan
 
 

@@ -24,6 +24,11 @@ def optimiser_numerics():
     return np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore")
 
 
+FLAT_STEPS = 3
+"""Steps out without a rise of the function after which `bracket_root` gives up (e.g. a profile
+likelihood that has reached a plateau, a parameter running away where no signal is left)."""
+
+
 def bracket_root(function, origin, step, growth=10.0, max_steps=200, xtol=None, rtol=1e-10, shrink=True):
     """The root of ``function`` on one side of ``origin``, bracketed first, then found by Brent's method.
 
@@ -59,7 +64,8 @@ def bracket_root(function, origin, step, growth=10.0, max_steps=200, xtol=None, 
     Returns
     -------
     root : float
-        The root, NaN where the function never turns positive or is not
+        The root, NaN where the function never turns positive (within
+        ``max_steps``, or it stops rising for `FLAT_STEPS` steps) or is not
         negative anywhere in the bracket (no defensible number).
     """
     known = {}
@@ -74,9 +80,16 @@ def bracket_root(function, origin, step, growth=10.0, max_steps=200, xtol=None, 
     if not (np.isfinite(step) and step != 0 and np.isfinite(origin)):
         return np.nan
     near, far = origin, origin + step
+    flat = 0
     for _ in range(max_steps):
         if value(far) > 0:
             break
+        if near != origin and not value(far) > value(near) + 1e-9 * max(1.0, abs(value(near))):
+            flat += 1
+            if flat == FLAT_STEPS:  # the function no longer rises: it will not turn positive
+                return np.nan
+        else:
+            flat = 0
         near, far = far, origin + (far - origin) * growth
     else:
         return np.nan
