@@ -1,5 +1,6 @@
 """Checkpoint and resume: runs killed, terminated or interrupted keep every finished bin."""
 
+import logging
 import signal
 import subprocess
 import sys
@@ -179,3 +180,80 @@ def test_cli_checks_the_output_folder_first(demo_store, tmp_path):  # noqa: F811
     with pytest.raises(ConfigError, match="output folder: cannot write to"):
         analysis.run_analysis(config)
     assert time.perf_counter() - start < 2
+
+
+def _counting_run(path, datasets, intervals):
+    fitted = []
+
+    class Counting(TimeResolvedSpectrumEstimator):
+        def estimate_time_bin(self, task):
+            fitted.append(task.index)
+            return super().estimate_time_bin(task)
+
+    result = Counting(time_intervals=intervals, selection_optional=SELECTION, checkpoint=path).run(datasets)
+    return result, sorted(fitted)
+
+
+def _other_run_checkpoint(tmp_path, flare_intervals):
+    """The checkpoint of a run on other data (another realisation of the flare)."""
+    from gammapy.modeling.models import PowerLawSpectralModel
+    from gammapy_trs.samples.simulate import simulate_onoff_datasets
+    from conftest import AMPLITUDE_UNIT, TRUE_AMPLITUDE, TRUE_INDEX, power_law_model
+
+    truth = [PowerLawSpectralModel(index=i, amplitude=a * AMPLITUDE_UNIT) for i, a in zip(TRUE_INDEX, TRUE_AMPLITUDE)]
+    other = simulate_onoff_datasets(flare_intervals, truth, random_state=99)
+    other.models = power_law_model()
+    path = tmp_path / "other"
+    TimeResolvedSpectrumEstimator(time_intervals=flare_intervals, selection_optional=SELECTION, checkpoint=path).run(other)
+    return path
+
+
+def test_a_checkpoint_uses_only_its_own_bins(tmp_path, flare_datasets, flare_intervals, uninterrupted, caplog):
+    """An edited, swapped, foreign or planted bin file is never used: that bin is computed again."""
+    path = tmp_path / "checkpoint"
+    TimeResolvedSpectrumEstimator(time_intervals=flare_intervals, selection_optional=SELECTION, checkpoint=path).run(
+        flare_datasets
+    )
+    files = sorted(path.glob("bin-*.json"))
+    # a value edited (one digit of the index of bin 0)
+    text = files[0].read_text()
+    value = repr(float(uninterrupted.quantity("index")[0].value))
+    files[0].write_text(text.replace(value, value[:-1] + ("1" if value[-1] != "1" else "2"), 1))
+    # bins 1 and 2 swapped
+    one, two = files[1].read_text(), files[2].read_text()
+    files[1].write_text(two)
+    files[2].write_text(one)
+    # bin 3 copied from another run's checkpoint (other data)
+    files[3].write_text((_other_run_checkpoint(tmp_path, flare_intervals) / files[3].name).read_text())
+    # bin 4 planted: a pickle that would write a file if it were loaded
+    marker = tmp_path / "executed"
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    files[4].write_bytes(pickle.dumps(Payload()))
+    with caplog.at_level(logging.WARNING, logger="gammapy_trs"):
+        result, fitted = _counting_run(path, flare_datasets, flare_intervals)
+    assert fitted == [0, 1, 2, 3, 4]
+    assert not marker.exists()
+    for reason in ("checksum does not match", "holds bin 2, not bin 1", "other settings or other data", "not JSON text"):
+        assert reason in caplog.text, reason
+    assert_same_table(result, uninterrupted)
+
+
+def test_a_checkpoint_without_its_manifest_uses_no_foreign_bin(tmp_path, flare_datasets, flare_intervals, uninterrupted):
+    path = _other_run_checkpoint(tmp_path, flare_intervals)
+    (path / "manifest.json").unlink()
+    result, fitted = _counting_run(path, flare_datasets, flare_intervals)
+    assert fitted == list(range(6))
+    assert_same_table(result, uninterrupted)
+
+
+def test_a_checkpoint_of_an_older_version_is_refused(tmp_path, flare_datasets, flare_intervals):
+    path = tmp_path / "checkpoint"
+    path.mkdir()
+    (path / "manifest.json").write_text('{"version": 1, "fingerprint": "x", "n_bins": 6}')
+    with pytest.raises(ValueError, match="written by another version of gammapy-trs"):
+        _counting_run(path, flare_datasets, flare_intervals)

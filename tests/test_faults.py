@@ -385,3 +385,102 @@ def test_config_refuses_reversed_energies_and_too_many_bins(tmp_path):
     start = Time("2006-07-29T20:30")
     with pytest.raises(ValueError, match="21600000 bins of 1.0 ms .* more than max_bins=100000"):
         fixed_width_intervals(start, start + 6 * u.h, "1 ms")
+
+
+KILLED_PARENT = """
+import os, sys, time
+sys.path.insert(0, {tests!r})
+from conftest import TRUE_AMPLITUDE, TRUE_INDEX, AMPLITUDE_UNIT, make_intervals, power_law_model
+from gammapy.modeling.models import PowerLawSpectralModel
+from gammapy_trs import TimeResolvedSpectrumEstimator
+from gammapy_trs.samples.simulate import simulate_onoff_datasets
+
+class Slow(TimeResolvedSpectrumEstimator):
+    def estimate_time_bin(self, task):
+        open(os.path.join({folder!r}, str(os.getpid())), "w").close()
+        time.sleep(60)
+        return super().estimate_time_bin(task)
+
+intervals = make_intervals(len(TRUE_INDEX))
+truth = [PowerLawSpectralModel(index=i, amplitude=a * AMPLITUDE_UNIT) for i, a in zip(TRUE_INDEX, TRUE_AMPLITUDE)]
+datasets = simulate_onoff_datasets(intervals, truth, random_state=0)
+datasets.models = power_law_model()
+Slow(time_intervals=intervals, n_jobs=2, parallel_backend="multiprocessing").run(datasets)
+"""
+
+
+def _alive(pid):
+    """Whether a process runs (a zombie waiting to be reaped does not)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            return not any(line.startswith("State:\tZ") for line in handle)
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to see the workers")
+def test_workers_die_with_a_killed_parent(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    folder = tmp_path / "workers"
+    folder.mkdir()
+    script = KILLED_PARENT.format(tests=os.path.dirname(__file__), folder=str(folder))
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    start = time.time()
+    while len(list(folder.iterdir())) < 2 and time.time() - start < 120:
+        time.sleep(0.1)
+    workers = [int(path.name) for path in folder.iterdir()]
+    assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed = time.time()
+    while any(_alive(pid) for pid in workers) and time.time() - killed < 10:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def test_files_follow_the_umask_and_leave_no_temporary_file(small_result, tmp_path):
+    from gammapy_trs.utils.files import atomic_write
+
+    previous = os.umask(0o022)
+    try:
+        small_result.write(tmp_path / "a.fits")
+        os.umask(0o077)
+        small_result.write(tmp_path / "b.ecsv")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "a.fits").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.ecsv").stat().st_mode & 0o777 == 0o600
+    # the temporary file of a write killed outright (its writer gone) is removed by the next write
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".a.fits.{gone.stdout.strip()}.abc_123.tmp.fits"
+    stale.write_text("half a file")
+    with pytest.raises(RuntimeError, match="interrupted"):
+        atomic_write(tmp_path / "a.fits", lambda tmp: (tmp.write_text("x"), (_ for _ in ()).throw(RuntimeError("interrupted"))))
+    assert not stale.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.fits", "b.ecsv"]
+    assert TimeResolvedSpectrum.read(tmp_path / "a.fits").n_bins == small_result.n_bins
+
+
+def test_edited_and_unverified_files_are_reported(small_result, tmp_path, caplog):
+    small_result.write(tmp_path / "a.ecsv")
+    text = (tmp_path / "a.ecsv").read_text()
+    value = repr(float(small_result.quantity("index")[0].value))
+    (tmp_path / "edited.ecsv").write_text(text.replace(value, value[:-1] + ("1" if value[-1] != "1" else "2"), 1))
+    with pytest.raises(NotAResultError, match="the checksum does not match the content"):
+        TimeResolvedSpectrum.read(tmp_path / "edited.ecsv")
+    small_result.write(tmp_path / "a.fits")
+    with fits.open(tmp_path / "a.fits") as hdulist:
+        for hdu in hdulist:
+            for key in ("CHECKSUM", "DATASUM"):
+                hdu.header.remove(key, ignore_missing=True)
+        hdulist.writeto(tmp_path / "unchecked.fits")
+    with caplog.at_level("WARNING", logger="gammapy_trs"):
+        read = TimeResolvedSpectrum.read(tmp_path / "unchecked.fits")
+    assert "have no checksum: their content is not verified" in caplog.text
+    assert_allclose(read.quantity("index"), small_result.quantity("index"))

@@ -148,7 +148,10 @@ def bin_result_from_json(text, fingerprint, index):
         its checksum does not match its content, or its fingerprint or its
         index are another's.
     """
-    data = json.loads(text)
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ValueError("not a checkpoint bin file (not JSON text)") from None
     payload = data.get("payload") if isinstance(data, dict) else None
     if not isinstance(payload, dict) or payload.get("format") != BIN_FORMAT:
         raise ValueError("not a checkpoint bin file")
@@ -283,7 +286,7 @@ class Checkpoint:
             if not path.exists():
                 continue
             try:
-                results[index] = bin_result_from_json(path.read_text(), self.fingerprint, index)
+                results[index] = bin_result_from_json(path.read_bytes().decode("utf-8", "replace"), self.fingerprint, index)
             except Exception as error:  # noqa: BLE001 -- recompute what cannot be used
                 log.warning(f"Checkpoint file {path} is not used ({error}); bin {index} is recomputed.")
         if results:

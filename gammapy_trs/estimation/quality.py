@@ -134,11 +134,11 @@ def assess_quality(model, parameters, success, counts, sqrt_ts, sqrt_ts_threshol
     by_index = parameters.by_index
     shape = [by_index[idx] for idx in parameters.shape_indices]
     norms = [by_index[idx] for idx in parameters.norm_indices]
-    if not success:
-        quality.flag("fit_failed", names, values=True)
-        return quality
     if not counts > 0:
         quality.flag("no_counts", names, values=True)
+    if not success:
+        quality.flag("fit_failed", names, values=True)
+    if quality.flags:
         return quality
     if np.isfinite(sqrt_ts) and sqrt_ts < sqrt_ts_threshold_shape:
         quality.flag("few_counts", shape, values=True)

@@ -138,9 +138,8 @@ def _check_maps(dataset):
     """Exposure, background and the ON and OFF acceptances finite and non-negative (in the
     dataset's safe mask, where one is set)."""
     mask = None if dataset.mask_safe is None else np.asarray(dataset.mask_safe.data, dtype=bool)
-    names = ["exposure", "background"]
-    if isinstance(dataset, MapDatasetOnOff):
-        names += ["acceptance", "acceptance_off"]
+    names = ["acceptance", "acceptance_off"] if isinstance(dataset, MapDatasetOnOff) else []
+    names += ["exposure", "background"]
     for name in names:
         data = getattr(dataset, name, None)
         if data is None:

@@ -401,7 +401,7 @@ class TimeResolvedSpectrum:
         -------
         result : dict
             ``chi2``, ``dof``, ``p_value``, ``significance``, ``mean``,
-            ``mean_err``, ``fvar``, ``fvar_err``, ``n_bins``, ``n_excluded``.
+            ``mean_err``, ``fvar``, ``fvar_err``, ``fvar_note``, ``n_bins``, ``n_excluded``.
         """
         return variability(self, name, exclude_ul=exclude_ul)
 

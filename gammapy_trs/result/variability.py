@@ -63,7 +63,8 @@ def variability(spectrum, name, exclude_ul=True):
     The per-bin values are compared to their error-weighted mean. For fluxes
     (and flux-like norms such as a power-law amplitude) the fractional excess
     variance Fvar of Vaughan et al. (2003) and its error are given too
-    (`gammapy.stats.compute_fvar`); they are NaN for other quantities.
+    (`gammapy.stats.compute_fvar`); they are NaN for other quantities, and
+    where the excess variance is negative (``fvar_note`` says why).
 
     Parameters
     ----------
@@ -80,7 +81,7 @@ def variability(spectrum, name, exclude_ul=True):
         ``chi2``, ``dof``, ``p_value`` (chi-square survival function),
         ``significance`` (Gaussian-equivalent, `chi2_significance`),
         ``mean`` and ``mean_err`` (weighted), ``fvar``, ``fvar_err``,
-        ``n_bins`` (used) and ``n_excluded``.
+        ``fvar_note`` (why Fvar is NaN, else ""), ``n_bins`` (used) and ``n_excluded``.
     """
     mask = usable_bins(spectrum, [name], exclude_ul=exclude_ul)
     values, errors = _values(spectrum, name, mask)
@@ -95,9 +96,9 @@ def variability(spectrum, name, exclude_ul=True):
     chi2 = float(np.sum(((values - mean) / errors) ** 2))
     dof = values.size - 1
 
-    fvar, fvar_err = np.nan, np.nan
+    fvar, fvar_err, fvar_note = np.nan, np.nan, "not a flux"
     if any(unit.is_equivalent(flux_unit) for flux_unit in FLUX_LIKE_UNITS):
-        fvar, fvar_err = (float(v) for v in compute_fvar(values, errors))
+        fvar, fvar_err, fvar_note = _fvar(values, errors)
 
     return dict(
         chi2=chi2,
@@ -108,9 +109,21 @@ def variability(spectrum, name, exclude_ul=True):
         mean_err=np.sqrt(1 / np.sum(weights)) * unit,
         fvar=fvar,
         fvar_err=fvar_err,
+        fvar_note=fvar_note,
         n_bins=int(values.size),
         n_excluded=int(mask.size - values.size),
     )
+
+
+def _fvar(values, errors):
+    """Fvar and its error (Vaughan et al. 2003, `gammapy.stats.compute_fvar`), NaN with the reason
+    where the excess variance is negative (the scatter is below what the errors predict: no
+    intrinsic variability is measured; Gammapy takes the square root of its absolute value)."""
+    excess = np.var(values, ddof=1) - np.mean(errors**2)
+    if not excess >= 0:
+        return np.nan, np.nan, "negative excess variance: the scatter is within the errors"
+    fvar, fvar_err = (float(v) for v in compute_fvar(values, errors))
+    return fvar, fvar_err, ""
 
 
 def _weighted_pearson(x, y, weights):
