@@ -25,7 +25,7 @@ from scipy import stats
 from gammapy.datasets import Datasets
 from gammapy.maps import MapAxis
 from gammapy.modeling import Fit
-from gammapy.modeling.models import PowerLawSpectralModel, SkyModel
+from gammapy.modeling.models import LogParabolaSpectralModel, PowerLawSpectralModel, SkyModel
 from gammapy_trs import TimeResolvedSpectrumEstimator
 from gammapy_trs.samples.simulate import simulate_onoff_datasets
 
@@ -40,8 +40,27 @@ ALPHA = 0.2
 """ON/OFF exposure ratio of the simulated spectra."""
 
 
-def flare(seed, n_bins, delta, peak_range=PEAK_RANGE, alpha=ALPHA):
-    """Datasets of one flare, with a power-law model set.
+TESTED = {"powerlaw": ["index"], "logparabola": ["alpha", "beta"]}
+"""The parameters tested for variability, by model."""
+
+
+def _truth(model, slope, amplitude):
+    if model == "logparabola":
+        return LogParabolaSpectralModel(alpha=slope, beta=0.2, amplitude=amplitude * UNIT, reference="1 TeV")
+    return PowerLawSpectralModel(index=slope, amplitude=amplitude * UNIT)
+
+
+def _fit_model(model):
+    spectral = _truth(model, 3.0, 1e-11)
+    first = spectral.parameters["alpha" if model == "logparabola" else "index"]
+    first.min, first.max = 0.5, 8  # faint bins stop at a bound instead of failing
+    if model == "logparabola":
+        spectral.beta.min, spectral.beta.max = -2, 3
+    return SkyModel(spectral_model=spectral, name="source")
+
+
+def flare(seed, n_bins, delta, peak_range=PEAK_RANGE, alpha=ALPHA, model="powerlaw"):
+    """Datasets of one flare, with a power-law (or log-parabola) model set.
 
     The flare's shape and its counts are drawn from two independent streams of ``seed``:
     drawn from one stream, the peak (the first number) would decide the first counts drawn,
@@ -55,11 +74,9 @@ def flare(seed, n_bins, delta, peak_range=PEAK_RANGE, alpha=ALPHA):
     index = 3.0 - delta * shape
     edges = T0 + np.arange(n_bins + 1) * 10 * u.min
     intervals = [Time([a, b]) for a, b in zip(edges[:-1], edges[1:])]
-    truth = [PowerLawSpectralModel(index=i, amplitude=a * UNIT) for i, a in zip(index, amplitude)]
+    truth = [_truth(model, i, a) for i, a in zip(index, amplitude)]
     datasets = simulate_onoff_datasets(intervals, truth, random_state=np.random.RandomState([seed, 1]), alpha=alpha)
-    model = PowerLawSpectralModel(index=3, amplitude=1e-11 * UNIT)
-    model.index.min, model.index.max = 0.5, 8  # faint bins stop at a bound instead of failing
-    datasets.models = SkyModel(spectral_model=model, name="source")
+    datasets.models = _fit_model(model)
     return datasets, intervals
 
 
@@ -100,15 +117,16 @@ def shared_pull(args):
 
 
 def one(args):
-    seed, n_bins, delta, alpha = args
+    seed, n_bins, delta, alpha, model = args
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
-    datasets, intervals = flare(seed, n_bins, delta, alpha=alpha)
+    datasets, intervals = flare(seed, n_bins, delta, alpha=alpha, model=model)
     estimator = TimeResolvedSpectrumEstimator(time_intervals=intervals, n_jobs=1)
-    test = estimator.test_variability(datasets, ["index"])
+    tested = TESTED[model]
+    test = estimator.test_variability(datasets, tested)
     shared = test["null"].shared_parameters
     try:
-        chi2 = test["alternative"].variability("index")["p_value"]
+        chi2 = test["alternative"].variability(tested[0])["p_value"]
     except ValueError:
         chi2 = np.nan
     return dict(
@@ -129,8 +147,8 @@ def summary(pull):
     return text + (f" ({failed} failed fits left out)" if failed else "")
 
 
-def run(n_flares, n_bins, delta, n_jobs, offset, alpha=ALPHA):
-    tasks = [(offset + i, n_bins, delta, alpha) for i in range(n_flares)]
+def run(n_flares, n_bins, delta, n_jobs, offset, alpha=ALPHA, model="powerlaw"):
+    tasks = [(offset + i, n_bins, delta, alpha, model) for i in range(n_flares)]
     with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
         rows = pool.map(one, tasks)
     return {key: np.array([row[key] for row in rows], dtype=float) for key in rows[0]}
@@ -142,6 +160,10 @@ def main():
     parser.add_argument("--n-bins", type=int, default=10)
     parser.add_argument("--delta", type=float, default=0.3)
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument(
+        "--model", choices=tuple(TESTED), default="powerlaw",
+        help="powerlaw: the index tested; logparabola: alpha and beta tested at once. Default is powerlaw.",
+    )
     parser.add_argument(
         "--alpha", type=float, default=ALPHA,
         help="ON/OFF exposure ratio of the simulated spectra (smaller: more OFF counts). Default is 0.2.",
@@ -168,11 +190,12 @@ def main():
         return
 
     start = time.perf_counter()
-    null = run(args.n_flares, args.n_bins, 0.0, args.n_jobs, offset=0, alpha=args.alpha)
-    alt = run(args.n_flares, args.n_bins, args.delta, args.n_jobs, offset=100_000, alpha=args.alpha)
+    null = run(args.n_flares, args.n_bins, 0.0, args.n_jobs, offset=0, alpha=args.alpha, model=args.model)
+    alt = run(args.n_flares, args.n_bins, args.delta, args.n_jobs, offset=100_000, alpha=args.alpha, model=args.model)
     elapsed = time.perf_counter() - start
 
-    print(f"alpha {args.alpha}: {args.n_flares} flares of {args.n_bins} bins each, null and alternative, {elapsed:.0f} s")
+    print(f"{args.model} ({', '.join(TESTED[args.model])} tested), alpha {args.alpha}: {args.n_flares} flares of "
+          f"{args.n_bins} bins each, null and alternative, {elapsed:.0f} s")
     print(f"free fits that failed: {int(null['failed'].sum())} (null), {int(alt['failed'].sum())} (alternative)")
     lrt = null["lrt"]
     print(f"LRT null p-values: KS p = {stats.kstest(lrt, 'uniform').pvalue:.3f}; "
@@ -181,7 +204,7 @@ def main():
     print(f"chi2 null p-values: KS p = {stats.kstest(chi2, 'uniform').pvalue:.3f}; "
           f"false positives at p < 0.05: {100 * np.mean(chi2 < 0.05):.1f}%")
     pull = null["pull"]
-    print(f"shared index pulls: {summary(pull)}")
+    print(f"shared {TESTED[args.model][0]} pulls: {summary(pull)}")
     for low, high in ((0, 300), (300, np.inf)):
         inside = (null["excess"] >= low) & (null["excess"] < high)
         print(f"  flares of {low} to {high} excess counts ({inside.sum()}): {summary(pull[inside])}")

@@ -54,6 +54,7 @@ def _generate(app):
     import layers
     from gammapy_trs.estimation.steps import STEPS
     from gammapy_trs.result.meta import META_KEYS
+    from gammapy_trs.result.quality import QUALITY_FLAGS
     from gammapy_trs.result.quantities import CORE_QUANTITIES
     from gammapy_trs.utils.gammapy_internals import INTERNALS
 
@@ -73,6 +74,12 @@ def _generate(app):
     ]
     (out / "internals_table.rst").write_text(
         ".. list-table::\n   :header-rows: 1\n   :widths: 30 20 20 30\n\n" + "\n".join(rows) + "\n"
+    )
+
+    rows = ["   * - Flag\n     - Bit\n     - When\n     - What it does"]
+    rows += [f"   * - ``{f.name}``\n     - {f.bit}\n     - {f.description}\n     - {f.effect}" for f in QUALITY_FLAGS]
+    (out / "quality_table.rst").write_text(
+        ".. list-table::\n   :header-rows: 1\n   :widths: 15 5 50 30\n\n" + "\n".join(rows) + "\n"
     )
 
     rows = ["   * - Quantity\n     - Unit\n     - Step\n     - Description"]

@@ -284,8 +284,12 @@ def test_dead_worker_gives_an_error_within_seconds(flare_datasets, flare_interva
         time_intervals=flare_intervals, n_jobs=2, parallel_backend=backend, checkpoint=tmp_path / "cp"
     )
     start = time.perf_counter()
-    with pytest.raises(WorkerLostError, match=r"worker process died.*Lost bins: .*2026-01-01T01:00:00") as info:
-        estimator.run(flare_datasets)
+    try:
+        with pytest.raises(WorkerLostError, match=r"worker process died.*Lost bins: .*2026-01-01T01:00:00") as info:
+            estimator.run(flare_datasets)
+    finally:
+        if backend == "ray":
+            ray.shutdown()
     assert time.perf_counter() - start < 60
     assert 3 in info.value.lost
     assert "checkpoint" in str(info.value)

@@ -17,6 +17,8 @@ RUNS = [33787, 33788]
 def cluster():
     """The README's recipe: a cluster (here two local nodes), ``ray.init(address=...)``, then
     ``parallel_backend="ray"``."""
+    if ray.is_initialized():  # a local instance of another test in this process
+        ray.shutdown()
     nodes = cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     nodes.add_node(num_cpus=1)
     ray.init(address=nodes.address, log_to_driver=False)

@@ -263,6 +263,15 @@ class FitEngine:
     def __repr__(self):
         return f"{type(self).__name__}(fit={self.fit!r})"
 
+    def tightened(self, factor):
+        """The same engine whose optimiser stops ``factor`` times closer to the minimum (its
+        ``tol``, iminuit's; e.g. for fits whose derivatives are taken)."""
+        options = fit_options(self.fit)
+        optimize_opts = dict(options["optimize_opts"])
+        optimize_opts["tol"] = optimize_opts.get("tol", 0.1) * factor
+        fit = type(self.fit)(**dict(options, optimize_opts=optimize_opts)) if type(self.fit) is Fit else self.fit
+        return type(self)(fit)
+
     def copy(self, datasets, models=None):
         """Copies of datasets and models to fit; the originals are never changed.
 

@@ -31,10 +31,11 @@ from gammapy.modeling.models import (
     ExpCutoffPowerLawSpectralModel,
     LogParabolaSpectralModel,
     PowerLawSpectralModel,
+    ScaleSpectralModel,
 )
 from ..utils.units import EFLUX_UNIT, FLUX_UNIT
 
-__all__ = ["LOG_DERIVATIVES", "PLAIN_MODELS", "PlainIntegral", "plain_integral"]
+__all__ = ["LOG_DERIVATIVES", "PLAIN_MODELS", "PlainIntegral", "ScaledIntegral", "plain_integral"]
 
 PLAIN_MODELS = (
     PowerLawSpectralModel,
@@ -342,9 +343,54 @@ class PlainIntegral:
         return reference.shape == plain.shape and np.allclose(plain, reference, rtol=RTOL, atol=0)
 
 
+class ScaledIntegral:
+    """The integral of a `~gammapy.modeling.models.ScaleSpectralModel` of a model of `PLAIN_MODELS`:
+    its norm times the plain integral of the model it scales (as Gammapy's flux points scale
+    the bin's model in each energy bin).
+
+    The parameters are the scale model's own (its ``norm``); the scaled model's
+    values are read at each call (they are fixed in a fit of the norm).
+
+    Parameters
+    ----------
+    model : `~gammapy.modeling.models.ScaleSpectralModel`
+        The scale model.
+    inner : `PlainIntegral`
+        The plain integral of the model it scales.
+    """
+
+    def __init__(self, model, inner):
+        self.model = model
+        self.inner = inner
+        self.names = ["norm"]
+        self.energy_edges = inner.energy_edges
+
+    def _inner_values(self):
+        return self.model.model.parameters.value
+
+    def __call__(self, values):
+        """The integral in each bin: ``norm`` times the scaled model's."""
+        return float(values[0]) * self.inner(self._inner_values())
+
+    def gradient(self, values, which=None):
+        """The derivative by the norm: the scaled model's integral (shape (1, number of bins),
+        or (0, number of bins) where the norm is not asked for)."""
+        flux = self.inner(self._inner_values())[None, :]
+        return flux if which is None or np.asarray(which, dtype=bool)[0] else flux[:0]
+
+    def matches(self, model, energy_min, energy_max):
+        """Whether it gives Gammapy's integral for the model's current values."""
+        reference = model.integral(energy_min, energy_max).to_value(FLUX_UNIT).ravel()
+        plain = self(model.parameters.value)
+        return reference.shape == plain.shape and np.allclose(plain, reference, rtol=RTOL, atol=0)
+
+
 def plain_integral(model, energy_min, energy_max, moment=0):
     """A `PlainIntegral` of a model, or None for a model it cannot evaluate (the caller then uses
     Gammapy's `~gammapy.modeling.models.SpectralModel.integral` or ``energy_flux``).
+
+    A `~gammapy.modeling.models.ScaleSpectralModel` of a model of `PLAIN_MODELS`
+    (the integral flux) gives a `ScaledIntegral`.
 
     Parameters
     ----------
@@ -357,9 +403,16 @@ def plain_integral(model, energy_min, energy_max, moment=0):
 
     Returns
     -------
-    integral : `PlainIntegral` or None
+    integral : `PlainIntegral`, `ScaledIntegral` or None
         Integral on plain arrays.
     """
+    if type(model) is ScaleSpectralModel and moment == 0:
+        inner = plain_integral(model.model, energy_min, energy_max)
+        if inner is None:
+            return None
+        scaled = ScaledIntegral(model, inner)
+        with np.errstate(all="ignore"):
+            return scaled if scaled.matches(model, energy_min, energy_max) else None
     if type(model) not in PLAIN_MODELS or "amplitude" not in model.parameters.names:
         return None
     key = (

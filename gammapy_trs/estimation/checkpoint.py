@@ -15,12 +15,9 @@ another run's checkpoint) is not used: the bin is computed again. Every value
 is read back into new, writable objects, whatever the backend that made it.
 """
 
-import contextlib
 import hashlib
 import json
 import logging
-import signal
-import threading
 from pathlib import Path
 import numpy as np
 import astropy.units as u
@@ -35,7 +32,6 @@ __all__ = [
     "bin_result_from_json",
     "bin_result_to_json",
     "fingerprint",
-    "sigterm_as_interrupt",
 ]
 
 log = logging.getLogger(__name__)
@@ -292,20 +288,3 @@ class Checkpoint:
         if results:
             log.info(f"Checkpoint {self.path}: {len(results)} of {self.n_bins} bins already done.")
         return results
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """Within the block, SIGTERM raises KeyboardInterrupt (in the main thread), like Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt("SIGTERM")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -13,7 +13,8 @@ from ..result import TimeResolvedSpectrum
 from ..result.quantities import CORE_QUANTITIES, parameter_quantities
 from ..utils.parallel import Runner, WorkerLostError
 from ..utils.parameters import SourceParameters
-from .checkpoint import Checkpoint, fingerprint, sigterm_as_interrupt
+from ..utils.signals import sigterm_as_interrupt
+from .checkpoint import Checkpoint, fingerprint
 from .fit_bin import estimate_bin
 from .grouping import datasets_gti, group_datasets
 from .plan import BinTask, RunPlan

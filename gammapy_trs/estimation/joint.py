@@ -3,13 +3,15 @@
 The joint statistic of the bins is ``P(theta) = sum_i min_phi_i stat_i(theta, phi_i)``,
 ``theta`` the shared parameters and ``phi_i`` the free parameters of bin ``i``. Each
 evaluation of ``P`` is one independent fit per bin with ``theta`` fixed (in parallel,
-warm-started from the last one). Newton steps on central finite differences of ``P``
-(steps of half the current error; the mixed derivatives of several shared parameters from
-the four corners of each pair) converge in a few iterations, so that the cost is a fixed
-number of independent fits per bin, however many bins: close to linear in their number.
-Differences of ``P`` itself, not the curvature of each bin, keep faint bins (whose
-likelihood is far from quadratic) exact. The fit has converged where the expected decrease
-of ``P`` in a Newton step (the gradient's Newton decrement) is below `EDM_TOLERANCE`.
+warm-started from the last one). Its gradient is exact without any more fit: at each bin's
+conditional minimum the derivative of ``min_phi stat_i`` by ``theta`` is that of ``stat_i``
+with ``phi_i`` held there (the envelope theorem), a difference of the statistic over a step
+of 1e-4 of the current error. Newton steps with the Hessian from central differences of
+that gradient (steps of half the current error) converge in a few iterations, so that the
+cost is a fixed number of independent fits per bin, however many bins: close to linear in
+their number. Differences over half an error, not the curvature of each bin, keep faint bins
+(whose likelihood is far from quadratic) exact. The fit has converged where the expected
+decrease of ``P`` in a Newton step (the gradient's Newton decrement) is below `EDM_TOLERANCE`.
 """
 
 import dataclasses
@@ -22,9 +24,22 @@ __all__ = ["JointProfile", "SharedFitResult", "fit_shared_parameters", "profile_
 
 log = logging.getLogger(__name__)
 
-EDM_TOLERANCE = 1e-4
+EDM_TOLERANCE = 1e-5
 """Largest expected decrease of the joint statistic in a Newton step at convergence (a step of
-about a hundredth of a sigma)."""
+a few thousandths of a sigma)."""
+
+GRADIENT_STEP = 1e-4
+"""Step of the differences of a bin's statistic by a shared parameter, in units of its error."""
+
+CONDITIONAL_TOLERANCE = 0.01
+"""The conditional fits stop this many times closer to their minimum than the engine's other
+fits (iminuit's ``tol``): their gradients are differenced, and the profile of strongly correlated
+shared parameters is steep across the bins' own parameters."""
+
+CURVATURE_STEP = 0.03
+"""Step of the differences of the gradient at the minimum, in units of the errors: the covariance
+is that of the curvature there, as HESSE's of a direct joint fit (the Newton steps use half an
+error, to reach the minimum of a profile far from quadratic)."""
 
 
 @dataclasses.dataclass
@@ -63,9 +78,40 @@ class SharedFitResult:
         return np.sqrt(np.diag(self.covariance))
 
 
+@dataclasses.dataclass(frozen=True)
+class ProfileTask:
+    """One bin's conditional fits at the points of the shared parameters.
+
+    Attributes
+    ----------
+    datasets : `~gammapy.datasets.Datasets`
+        The bin's datasets (not changed).
+    source : str
+        Source model name.
+    indices : tuple of int
+        Indices of the shared parameters in the source's parameters.
+    points : tuple of tuple of float
+        Values of the shared parameters at each point.
+    deltas : tuple of float
+        Steps of the differences by each shared parameter (the gradient).
+    start : tuple of float or None
+        Start values of the bin's other free parameters (a warm start).
+    engine : `~gammapy_trs.engine.FitEngine`
+        Engine.
+    """
+
+    datasets: object
+    source: str
+    indices: tuple
+    points: tuple
+    deltas: tuple
+    start: object
+    engine: object
+
+
 @optimiser_numerics()
 def conditional_stats(task):
-    """One bin's best statistic at each point of the shared parameters, a list of ``(success, stat, values)``.
+    """One bin's best statistic at each point of the shared parameters, and its gradient by them.
 
     One copy of the bin's datasets serves every point; the fit at each starts
     from the task's start values (a warm start), so that each result is that
@@ -73,40 +119,59 @@ def conditional_stats(task):
 
     Parameters
     ----------
-    task : tuple
-        ``(datasets, source, indices, points, start, engine)``: the bin's
-        datasets (not changed), the source name, the indices of the shared
-        parameters in its parameters, their values at each point, the start
-        values of the bin's other free parameters (or None) and the engine.
+    task : `ProfileTask`
+        The bin and the points.
+
+    Returns
+    -------
+    results : list of tuple
+        At each point ``(success, stat, values, gradient)``: ``values`` the best
+        values of the bin's own free parameters, ``gradient`` the derivatives of
+        its statistic by the shared parameters there.
     """
-    datasets, source, indices, points, start, engine = task
-    copies = engine.copy(datasets)
-    model = copies.models[source]
-    for idx in indices:
-        model.parameters[idx].frozen = True
+    engine = task.engine
+    copies = engine.copy(task.datasets)
+    model = copies.models[task.source]
+    shared = [model.parameters[idx] for idx in task.indices]
+    for par in shared:
+        par.frozen = True
     free = copies.models.parameters.free_parameters
     initial = [par.value for par in free]
-    if start is not None and len(start) == len(free):
-        initial = [value if np.isfinite(value) else default for value, default in zip(start, initial)]
-    return [_conditional_fit(engine, copies, model, indices, point, initial) for point in points]
+    if task.start is not None and len(task.start) == len(free):
+        initial = [value if np.isfinite(value) else default for value, default in zip(task.start, initial)]
+    return [_conditional_fit(engine, copies, shared, point, initial, task.deltas) for point in task.points]
 
 
-def _conditional_fit(engine, copies, model, indices, values, initial):
-    for idx, value in zip(indices, values):
-        model.parameters[idx].value = value
+def _gradient(engine, copies, shared, deltas):
+    """Central differences of the statistic by each shared parameter, the others where they are."""
+    gradient = []
+    for par, delta in zip(shared, deltas):
+        center = par.value
+        values = []
+        for sign in (1, -1):
+            par.value = center + sign * delta
+            values.append(float(engine.stat_sum(copies)))
+        par.value = center
+        gradient.append((values[0] - values[1]) / (2 * delta))
+    return gradient
+
+
+def _conditional_fit(engine, copies, shared, values, initial, deltas):
+    for par, value in zip(shared, values):
+        par.value = value
     free = copies.models.parameters.free_parameters
     for par, value in zip(free, initial):
         par.value = value
-    if len(free) == 0:  # every parameter shared: the bin's statistic at the point
-        return True, float(engine.stat_sum(copies)), []
-    try:
-        result = engine.optimize(copies)
-    except Exception as error:  # noqa: BLE001 -- a bin that cannot be fitted is left out
-        log.debug(f"Conditional fit of the bin of {copies.names} failed: {error!r}")
-        return False, np.nan, None
-    if not result.success:
-        return False, np.nan, None
-    return True, float(engine.stat_sum(copies)), [par.value for par in free]
+    if len(free) > 0:
+        try:
+            result = engine.optimize(copies)
+        except Exception as error:  # noqa: BLE001 -- a bin that cannot be fitted is left out
+            log.debug(f"Conditional fit of the bin of {copies.names} failed: {error!r}")
+            return False, np.nan, None, None
+        if not result.success:
+            return False, np.nan, None, None
+    stat = float(engine.stat_sum(copies))
+    return True, stat, [par.value for par in free], _gradient(engine, copies, shared, deltas)
 
 
 class JointProfile:
@@ -121,7 +186,8 @@ class JointProfile:
     indices : list of int
         Indices of the shared parameters in the source's parameters.
     engine : `~gammapy_trs.engine.FitEngine`
-        Engine of the conditional fits.
+        Engine of the conditional fits (which stop `CONDITIONAL_TOLERANCE` times
+        closer to their minimum).
     runner : `~gammapy_trs.utils.parallel.Runner`
         Runner of the bins' fits.
     """
@@ -130,35 +196,43 @@ class JointProfile:
         self.groups = groups
         self.source = source
         self.indices = list(indices)
-        self.engine = engine
+        self.engine = engine.tightened(CONDITIONAL_TOLERANCE)
         self.runner = runner
         self.starts = [None] * len(groups)
 
-    def __call__(self, points):
-        """Each bin's conditional statistic at each point, from the current start values.
+    def __call__(self, points, deltas):
+        """Each bin's conditional statistic and gradient at each point, from the current start values.
 
         Parameters
         ----------
         points : list of array-like
             Values of the shared parameters.
+        deltas : array-like
+            Steps of the differences by each shared parameter.
 
         Returns
         -------
         success, stat : `~numpy.ndarray`
             Per point (rows) and bin (columns).
+        gradient : `~numpy.ndarray`
+            Per point, bin and shared parameter (NaN where the fit failed).
         optimum : list
             Each bin's best values of its own free parameters at the first point.
         """
-        points = [list(map(float, point)) for point in points]
+        points = tuple(tuple(map(float, point)) for point in points)
+        deltas = tuple(map(float, deltas))
         tasks = {
-            i: (group, self.source, self.indices, points, self.starts[i], self.engine)
+            i: ProfileTask(group, self.source, tuple(self.indices), points, deltas, self.starts[i], self.engine)
             for i, group in enumerate(self.groups)
         }
         results = self.runner.run(conditional_stats, tasks, desc=None)
-        n = len(self.groups)
-        success = np.array([[results[i][k][0] for i in range(n)] for k in range(len(points))])
-        stat = np.array([[results[i][k][1] for i in range(n)] for k in range(len(points))])
-        return success, stat, [results[i][0][2] for i in range(n)]
+        n, k = len(self.groups), len(self.indices)
+        success = np.array([[results[i][p][0] for i in range(n)] for p in range(len(points))])
+        stat = np.array([[results[i][p][1] for i in range(n)] for p in range(len(points))])
+        gradient = np.array(
+            [[results[i][p][3] if results[i][p][0] else [np.nan] * k for i in range(n)] for p in range(len(points))]
+        )
+        return success, stat, gradient, [results[i][0][2] for i in range(n)]
 
     def warm_start(self, success, optimum):
         """Start the next conditional fits of the bins that succeeded from ``optimum``."""
@@ -166,42 +240,24 @@ class JointProfile:
 
 
 def _stencil(center, steps, free):
-    """The points of central differences: the centre, ``+-`` each step, and the four corners of each pair."""
+    """The points of central differences of the gradient: the centre and ``+-`` each step."""
     points, index = [center.copy()], {}
-
-    def add(key, shifts):
-        point = center.copy()
-        for j, sign in shifts:
-            point[j] += sign * steps[j]
-        index[key] = len(points)
-        points.append(point)
-
     for j in free:
         for sign in (1, -1):
-            add((j, sign), [(j, sign)])
-    for a, j in enumerate(free):
-        for l in free[a + 1:]:
-            for sj in (1, -1):
-                for sl in (1, -1):
-                    add((j, sj, l, sl), [(j, sj), (l, sl)])
+            point = center.copy()
+            point[j] += sign * steps[j]
+            index[(j, sign)] = len(points)
+            points.append(point)
     return points, index
 
 
-def _derivatives(total, index, steps, free):
-    """Gradient and Hessian of the joint statistic from central differences on the stencil."""
-    n = len(free)
-    gradient, hessian = np.zeros(n), np.zeros((n, n))
-    f0 = total[0]
-    for a, j in enumerate(free):
-        f_up, f_down = total[index[(j, 1)]], total[index[(j, -1)]]
-        gradient[a] = (f_up - f_down) / (2 * steps[j])
-        hessian[a, a] = (f_up - 2 * f0 + f_down) / steps[j] ** 2
-    for a, j in enumerate(free):
-        for b in range(a + 1, n):
-            l = free[b]
-            corners = [total[index[(j, sj, l, sl)]] * sj * sl for sj in (1, -1) for sl in (1, -1)]
-            hessian[a, b] = hessian[b, a] = sum(corners) / (4 * steps[j] * steps[l])
-    return gradient, hessian
+def _derivatives(gradients, index, steps, free):
+    """The gradient at the centre and the Hessian from central differences of the gradient
+    (symmetrised)."""
+    gradient = gradients[0][free]
+    columns = [(gradients[index[(j, 1)]][free] - gradients[index[(j, -1)]][free]) / (2 * steps[j]) for j in free]
+    hessian = np.array(columns).T
+    return gradient, (hessian + hessian.T) / 2
 
 
 def _newton_step(gradient, hessian, max_step):
@@ -217,20 +273,29 @@ def _newton_step(gradient, hessian, max_step):
 
 @dataclasses.dataclass
 class _Newton:
-    """The state of the Newton iterations."""
+    """The state of the Newton iterations on the joint profile, and one iteration."""
 
     values: np.ndarray
     steps: np.ndarray
     low: np.ndarray
     high: np.ndarray
     free: np.ndarray
+    noise: float
     previous: tuple = None
     halvings: int = 0
+    covariance: np.ndarray = None
+    stat: float = np.nan
+    used: np.ndarray = None
+    edm: float = np.nan
+    last_center: np.ndarray = None
 
     def center(self):
-        """The stencil's centre: at least one step inside the bounds."""
-        center = self.values.copy()
+        """The stencil's centre: at least one step inside the bounds (steps at most a quarter of
+        a bounded range, so that there is room for the stencil)."""
         f = self.free
+        room = np.where(np.isfinite(self.high - self.low), 0.25 * (self.high - self.low), np.inf)
+        self.steps[f] = np.minimum(self.steps[f], room[f])
+        center = self.values.copy()
         center[f] = np.clip(self.values[f], (self.low + self.steps)[f], (self.high - self.steps)[f])
         return center
 
@@ -239,13 +304,88 @@ class _Newton:
         self.values = self.previous[0] + 0.5 * (self.values - self.previous[0])
         self.halvings += 1
 
+    def iterate(self, profile):
+        """One iteration: "converged", "stuck" (the centre does not move: a parameter runs to its
+        bound), or None (go on)."""
+        center = self.center()
+        if self.last_center is not None and np.array_equal(center, self.last_center):
+            return "stuck"
+        self.last_center = center.copy()
+        points, index = _stencil(center, self.steps, self.free)
+        success, stat, gradients, optimum = profile(points, GRADIENT_STEP * 2 * self.steps)
+        used = success.all(axis=0)
+        if not used.any() or (self.previous is not None and _worse(stat[0], used, self.previous, self.noise) and self.halvings < 6):
+            if self.previous is None:
+                raise ValueError("No bin could be fitted with the shared parameters at these values.")
+            self.back_off()
+            return None
+        self.halvings, self.values, self.used = 0, center, used
+        self.stat = float(stat[0, used].sum())
+        if len(self.free) == 0:
+            return "converged"
+        profile.warm_start(success[0], optimum)
+        gradient, hessian = _derivatives(gradients[:, used].sum(axis=1), index, self.steps, self.free)
+        if self._update(gradient, hessian):
+            return "converged"
+        self.previous = (center.copy(), stat[0].copy(), used.copy())
+        return None
 
-def fit_shared_parameters(profile, start, bounds=None, scale=None, fixed=(), max_iterations=30, show_progress=True):
+    def _update(self, gradient, hessian):
+        """The Newton step (in units of the current errors, where the Hessian is well conditioned
+        whatever the parameters' scales), the covariance and the steps; whether converged."""
+        n = self.values.size
+        units = 2 * self.steps[self.free]
+        gradient, hessian = gradient * units, hessian * np.outer(units, units)
+        step = np.zeros(n)
+        step[self.free] = units * _newton_step(gradient, hessian, max_step=np.full(units.size, 3.0))
+        step = np.clip(self.values + step, self.low, self.high) - self.values
+        self.covariance = np.full((n, n), np.nan)
+        converged = False
+        if np.all(np.linalg.eigvalsh(hessian) > 0):
+            inverse = 2 * np.linalg.inv(hessian) * np.outer(units, units)
+            self.covariance[np.ix_(self.free, self.free)] = inverse
+            self.steps[self.free] = 0.5 * np.sqrt(np.diag(inverse))
+            self.edm = 0.5 * float(gradient @ np.linalg.solve(hessian, gradient))
+            converged = self.edm < EDM_TOLERANCE
+        if not converged:
+            self.values = self.values + step
+        return converged
+
+
+def _worse(stat, used, previous, noise):
+    """Whether the joint statistic at the new centre is above the last one (over the bins fitted at
+    both: like with like), beyond the fits' noise."""
+    _, last, last_used = previous
+    both = used & last_used
+    return not both.any() or stat[both].sum() > last[both].sum() + noise
+
+
+def _local_covariance(profile, center, steps, free, covariance):
+    """The covariance from the curvature at the minimum (differences of the gradient over
+    `CURVATURE_STEP` of an error); the given one where it is not positive definite there."""
+    small = 2 * CURVATURE_STEP * steps
+    points, index = _stencil(center, small, free)
+    success, _, gradients, _ = profile(points, GRADIENT_STEP * 2 * steps)
+    used = success.all(axis=0)
+    _, hessian = _derivatives(gradients[:, used].sum(axis=1), index, small, free)
+    units = 2 * steps[free]
+    hessian = hessian * np.outer(units, units)
+    if not np.all(np.linalg.eigvalsh(hessian) > 0):
+        return covariance
+    local = np.full(covariance.shape, np.nan)
+    local[np.ix_(free, free)] = 2 * np.linalg.inv(hessian) * np.outer(units, units)
+    return local
+
+
+def fit_shared_parameters(
+    profile, start, bounds=None, scale=None, fixed=(), max_iterations=30, show_progress=True, with_covariance=True
+):
     """Maximise the joint likelihood of all bins in the shared parameters.
 
-    Newton iterations on the profile ``P(theta) = sum_i min stat_i``: its
-    gradient and curvature come from central finite differences of ``P``
-    itself, each evaluation one independent (warm-started) fit per bin, with
+    Newton iterations on the profile ``P(theta) = sum_i min stat_i``, each
+    evaluation one independent (warm-started) fit per bin: its gradient from
+    the bins' statistics at their conditional minima (exact, by the envelope
+    theorem), its curvature from central differences of that gradient with
     steps of half the current error, so that faint bins, whose likelihood is
     far from quadratic, count correctly. Steps are limited to 3 sigma and to
     the parameters' bounds, and halved where they overshoot. Converged where
@@ -269,6 +409,9 @@ def fit_shared_parameters(profile, start, bounds=None, scale=None, fixed=(), max
         Largest number of Newton iterations. Default is 30.
     show_progress : bool, optional
         Show a progress bar over the iterations. Default is True.
+    with_covariance : bool, optional
+        Estimate the covariance from the curvature at the minimum
+        (`CURVATURE_STEP`). Default is True.
 
     Returns
     -------
@@ -284,48 +427,30 @@ def fit_shared_parameters(profile, start, bounds=None, scale=None, fixed=(), max
     if scale is None or not np.all(np.isfinite(scale)) or np.any(np.asarray(scale) <= 0):
         scale = np.maximum(0.1 * np.abs(values), 0.01)
     profile.starts = [None] * len(profile.groups)
-    state = _Newton(values, 0.5 * np.asarray(scale, dtype=float), low, high, np.flatnonzero([i not in fixed for i in range(n)]))
+    free = np.flatnonzero([i not in fixed for i in range(n)])
     noise = 0.01 + 1e-3 * np.sqrt(len(profile.groups))  # of the summed statistic, from the fits' tolerance
-    covariance, total, edm = np.full((n, n), np.nan), [np.nan], np.nan
+    state = _Newton(values, 0.5 * np.asarray(scale, dtype=float), low, high, free, noise, covariance=np.full((n, n), np.nan))
     iterations = range(1, max_iterations + 1)
+    outcome, iteration = None, 0
     for iteration in progress(iterations, desc="Shared fit (iterations)") if show_progress else iterations:
-        center = state.center()
-        points, index = _stencil(center, state.steps, state.free)
-        success, stat, optimum = profile(points)
-        used = success.all(axis=0)
-        if not used.any() or (
-            state.previous is not None and stat[0, used].sum() > state.previous[1] + noise and state.halvings < 6
-        ):
-            if state.previous is None:
-                raise ValueError("No bin could be fitted with the shared parameters at these values.")
-            state.back_off()
-            continue
-        state.halvings = 0
-        total = stat[:, used].sum(axis=1)
-        state.values = center
-        if len(state.free) == 0:
-            return SharedFitResult(center, covariance, float(total[0]), used, iteration, True, 0.0)
-        gradient, hessian = _derivatives(total, index, state.steps, state.free)
-        profile.warm_start(success[0], optimum)
-        step = np.zeros(n)
-        step[state.free] = _newton_step(gradient, hessian, max_step=6 * state.steps[state.free])
-        step = np.clip(center + step, low, high) - center
-        convex = np.all(np.linalg.eigvalsh(hessian) > 0)
-        covariance = np.full((n, n), np.nan)
-        if convex:
-            inverse = 2 * np.linalg.inv(hessian)
-            covariance[np.ix_(state.free, state.free)] = inverse
-            state.steps[state.free] = 0.5 * np.sqrt(np.diag(inverse))
-            edm = 0.5 * float(gradient @ np.linalg.solve(hessian, gradient))
-            if edm < EDM_TOLERANCE:
-                return SharedFitResult(center, covariance, float(total[0]), used, iteration, True, edm)
-        state.previous = (center.copy(), float(total[0]))
-        state.values = center + step
-    log.warning(
-        f"The shared-parameter fit did not converge in {max_iterations} iterations "
-        f"(expected decrease {edm:.3g} against {EDM_TOLERANCE})."
-    )
-    return SharedFitResult(state.values, covariance, float(total[0]), used, max_iterations, False, edm)
+        outcome = state.iterate(profile)
+        if outcome is not None:
+            break
+    if outcome == "converged":
+        if with_covariance and len(free):
+            state.covariance = _local_covariance(profile, state.values, state.steps, free, state.covariance)
+        return SharedFitResult(state.values, state.covariance, state.stat, state.used, iteration, True, state.edm)
+    if outcome == "stuck":
+        log.warning(
+            f"The shared-parameter fit does not move from {list(state.values)}: a parameter runs to "
+            "its bound, where the data do not constrain it."
+        )
+    else:
+        log.warning(
+            f"The shared-parameter fit did not converge in {max_iterations} iterations "
+            f"(expected decrease {state.edm:.3g} against {EDM_TOLERANCE})."
+        )
+    return SharedFitResult(state.values, state.covariance, state.stat, state.used, iteration, False, state.edm)
 
 
 def profile_bounds(profile, best, n_sigma, bounds=None):
@@ -356,7 +481,7 @@ def profile_bounds(profile, best, n_sigma, bounds=None):
             values = best.values.copy()
             values[j] = value
             result = fit_shared_parameters(
-                profile, values, bounds=bounds, fixed=[j], scale=best.errors, show_progress=False
+                profile, values, bounds=bounds, fixed=[j], scale=best.errors, show_progress=False, with_covariance=False
             )
             return result.stat - target
 

@@ -83,9 +83,16 @@ class SharedParameters:
         log.info(f"Fitting the shared parameters {names} over {len(groups)} bins.")
         pars = [source_model.parameters[idx] for idx in indices]
         bounds = ([par.min for par in pars], [par.max for par in pars])
-        start = np.clip(stacked_values, np.nan_to_num(bounds[0], nan=-np.inf), np.nan_to_num(bounds[1], nan=np.inf))
+        given = [par.value for par in pars]
+        start = stacked_values if stacked.success and np.all(np.isfinite(stacked_values)) else given
+        start = np.clip(start, np.nan_to_num(bounds[0], nan=-np.inf), np.nan_to_num(bounds[1], nan=np.inf))
+        scale = stacked_errors if stacked.success else None
         profile = JointProfile(groups, source_model.name, indices, engine, runner)
-        best = fit_shared_parameters(profile, start, bounds=bounds, scale=stacked_errors)
+        try:
+            best = fit_shared_parameters(profile, start, bounds=bounds, scale=scale)
+        except ValueError:  # no bin can be fitted at the stacked values: from the model's own
+            log.info(f"No bin can be fitted at the stacked values {list(start)}: starting from {given}.")
+            best = fit_shared_parameters(profile, given, bounds=bounds)
         errn = errp = np.full(len(names), np.nan)
         if n_sigma is not None and best.success:
             errn, errp = profile_bounds(profile, best, n_sigma)

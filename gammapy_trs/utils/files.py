@@ -13,10 +13,9 @@ of writers still alive are left alone).
 import contextlib
 import os
 import re
-import signal
 import tempfile
-import threading
 from pathlib import Path
+from .signals import sigterm_as_interrupt
 
 __all__ = ["atomic_write", "new_file_mode"]
 
@@ -50,27 +49,6 @@ def _remove_stale(path):
                     candidate.unlink()
 
 
-@contextlib.contextmanager
-def _sigterm_raises():
-    """Within the block (main thread), SIGTERM raises, so that the temporary file is removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt("SIGTERM")
-
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous not in (signal.SIG_DFL, None):  # someone else handles it already
-        yield
-        return
-    signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def atomic_write(path, write):
     """Write a file through a temporary file in the same folder, then move it into place.
 
@@ -90,7 +68,7 @@ def atomic_write(path, write):
     os.close(handle)
     tmp = Path(tmp)
     try:
-        with _sigterm_raises():
+        with sigterm_as_interrupt(unless_handled=True):
             write(tmp)
             os.chmod(tmp, new_file_mode())
             os.replace(tmp, path)
