@@ -26,6 +26,7 @@ from gammapy.estimators import FluxPointsEstimator
 from gammapy.modeling import Fit
 from gammapy.modeling.models import FoVBackgroundModel, SkyModel
 from ..utils.numerics import bracket_root, optimiser_numerics
+from .points import flux_points_arrays
 
 __all__ = [
     "FitEngine",
@@ -379,12 +380,14 @@ class FitEngine:
         return bool(result.success), float(result.total_stat)
 
     def flux_points(self, datasets, source, energy_edges, n_sigma=1, n_sigma_ul=2):
-        """Gammapy's `~gammapy.estimators.FluxPointsEstimator` on a bin, its limits checked.
+        """Gammapy's `~gammapy.estimators.FluxPointsEstimator` on a bin, its limits checked, as arrays.
 
         The flux points are Gammapy's (a norm of the bin's model fitted in each
         energy bin, its shape fixed), their upper limits each checked at its
         level (`confidence`): at a kink of the statistic, e.g. in an energy bin
-        without counts, MINOS can stop anywhere.
+        without counts, MINOS can stop anywhere. Where Gammapy's limit would be
+        negative (a best fit far below zero), it is the limit of the norm bounded
+        at zero (the rise of the statistic above its value at a zero norm).
 
         Parameters
         ----------
@@ -399,8 +402,8 @@ class FitEngine:
 
         Returns
         -------
-        flux_points : `~gammapy.estimators.FluxPoints`
-            Flux points.
+        sed : dict of str to `~numpy.ndarray`
+            The flux points as arrays (`~gammapy_trs.engine.flux_points.flux_points_arrays`).
         """
         estimator = FluxPointsEstimator(
             energy_edges=energy_edges,
@@ -412,7 +415,7 @@ class FitEngine:
             n_jobs=1,
         )
         with datasets.parameters.restore_status():
-            return estimator.run(Datasets(list(datasets)))
+            return flux_points_arrays(estimator.run(Datasets(list(datasets))))
 
     @property
     def _fit(self):
@@ -438,6 +441,17 @@ class _CheckedConfidence(Fit):
         return self.engine._fit.covariance(datasets, optimize_result=optimize_result)
 
     def confidence(self, datasets, parameter, sigma=1, reoptimize=True):
-        # Gammapy's estimators ask for an interval for an upper limit: its upper end
+        # Gammapy's estimators ask for an interval for an upper limit: its upper end; where that
+        # limit is negative (a best fit far below zero), the limit of the norm bounded at zero
         datasets = Datasets(datasets) if not isinstance(datasets, Datasets) else datasets
-        return self.engine.confidence(datasets, datasets.parameters[parameter], sigma=sigma, sides=("errp",))
+        parameter = datasets.parameters[parameter]
+        interval = self.engine.confidence(datasets, parameter, sigma=sigma, sides=("errp",))
+        if parameter.value + interval["errp"] < 0:
+            with datasets.parameters.restore_status():
+                level = profile_stat(self.engine, datasets, parameter, 0.0) + sigma**2
+            best = parameter.value
+            with datasets.parameters.restore_status():
+                parameter.value = 0.0
+                above = profile_crossing(self.engine, datasets, parameter, level, 1, interval["errp"] or 1.0)
+            interval = dict(interval, errp=above - best, message="upper limit of the norm bounded at zero")
+        return interval

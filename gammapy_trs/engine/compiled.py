@@ -12,6 +12,7 @@ the run-time probe checks before a run uses it (`~gammapy_trs.engine.select_engi
 from .base import FitEngine
 from .fast_fit import FastFit
 from .fast_statistic import FitDatasets, copy_for_fit
+from .compiled_points import compiled_flux_points
 
 __all__ = ["CompiledEngine"]
 
@@ -49,3 +50,9 @@ class CompiledEngine(FitEngine):
         if outcome is None:  # a model the compiled statistic cannot evaluate: on copies
             return super().fit_replaced(datasets, source, model)
         return outcome[0], outcome[1]
+
+    def flux_points(self, datasets, source, energy_edges, n_sigma=1, n_sigma_ul=2):
+        sed = compiled_flux_points(datasets, source, energy_edges, n_sigma=n_sigma, n_sigma_ul=n_sigma_ul)
+        if sed is None:  # datasets or models the compiled statistic does not evaluate: Gammapy's
+            return super().flux_points(datasets, source, energy_edges, n_sigma=n_sigma, n_sigma_ul=n_sigma_ul)
+        return sed

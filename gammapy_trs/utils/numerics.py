@@ -29,7 +29,9 @@ FLAT_STEPS = 3
 likelihood that has reached a plateau, a parameter running away where no signal is left)."""
 
 
-def bracket_root(function, origin, step, growth=10.0, max_steps=200, xtol=None, rtol=1e-10, shrink=True):
+def bracket_root(
+    function, origin, step, growth=10.0, max_steps=200, xtol=None, rtol=1e-10, shrink=True, flat_steps=FLAT_STEPS
+):
     """The root of ``function`` on one side of ``origin``, bracketed first, then found by Brent's method.
 
     ``function`` is assumed not positive at ``origin`` (e.g. a profile
@@ -60,12 +62,15 @@ def bracket_root(function, origin, step, growth=10.0, max_steps=200, xtol=None, 
     shrink : bool, optional
         Bring the near end in where the function is positive at the first step.
         Default is True.
+    flat_steps : int or None, optional
+        Give up after this many steps out without a rise; None never.
+        Default is `FLAT_STEPS`.
 
     Returns
     -------
     root : float
         The root, NaN where the function never turns positive (within
-        ``max_steps``, or it stops rising for `FLAT_STEPS` steps) or is not
+        ``max_steps``, or it stops rising for ``flat_steps`` steps) or is not
         negative anywhere in the bracket (no defensible number).
     """
     known = {}
@@ -84,9 +89,9 @@ def bracket_root(function, origin, step, growth=10.0, max_steps=200, xtol=None, 
     for _ in range(max_steps):
         if value(far) > 0:
             break
-        if near != origin and not value(far) > value(near) + 1e-9 * max(1.0, abs(value(near))):
+        if flat_steps and near != origin and not value(far) > value(near) + 1e-9 * max(1.0, abs(value(near))):
             flat += 1
-            if flat == FLAT_STEPS:  # the function no longer rises: it will not turn positive
+            if flat == flat_steps:  # the function no longer rises: it will not turn positive
                 return np.nan
         else:
             flat = 0
