@@ -10,7 +10,6 @@ covariance from Gammapy's `Fit`. The full study, every direct fit on Gammapy's `
 import logging
 import numpy as np
 import astropy.units as u
-import pytest
 from astropy.coordinates import SkyCoord
 from gammapy.datasets import SpectrumDataset
 from gammapy.maps import MapAxis, RegionGeom
