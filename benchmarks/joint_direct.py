@@ -107,6 +107,8 @@ def compare(datasets, intervals, model, shared, start_fit=None):
         error_max=float(np.max(ratios)),
         stat=result.meta["stat_joint"] - direct["stat"],
         success=bool(direct["success"] and result.meta["shared_success"]),
+        direct_success=bool(direct["success"]),
+        estimator_success=bool(result.meta["shared_success"]),
         direct_time=direct_time,
         estimator_time=estimator_time,
     )
@@ -146,6 +148,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-flares", type=int, default=20)
     parser.add_argument("--no-data", action="store_true", help="Only the simulated flares.")
+    parser.add_argument(
+        "--kinds", nargs="+", default=["logparabola", "cutoff"], choices=["logparabola", "cutoff"],
+        help="Models of the simulated flares. Default is both.",
+    )
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
@@ -162,19 +168,39 @@ def main():
         datasets, intervals = magic_crab()
         model = log_parabola(reference="0.4 TeV")
         print(row(f"MAGIC Crab, {len(intervals)} bins, log-parabola alpha + beta", compare(datasets, intervals, model, ["alpha", "beta"])), flush=True)
-    for kind, label in (("logparabola", "log-parabola alpha + beta"), ("cutoff", "cut-off power law index + lambda_ + alpha")):
+    labels = {"logparabola": "log-parabola alpha + beta", "cutoff": "cut-off power law index + lambda_ + alpha"}
+    for kind in args.kinds:
+        label = labels[kind]
         results = [simulated(seed, kind) for seed in range(args.n_flares)]
+        # the worst case over the flares where both fits converged; the others are counted
+        both = [r for r in results if r["success"]]
         worst = dict(
-            value=max(r["value"] for r in results),
-            error_min=min(r["error_min"] for r in results),
-            error_max=max(r["error_max"] for r in results),
-            stat=max(r["stat"] for r in results),
+            value=max((r["value"] for r in both), default=np.nan),
+            error_min=min((r["error_min"] for r in both), default=np.nan),
+            error_max=max((r["error_max"] for r in both), default=np.nan),
+            stat=max((r["stat"] for r in both), default=np.nan),
             direct_time=np.median([r["direct_time"] for r in results]),
             estimator_time=np.median([r["estimator_time"] for r in results]),
         )
-        failed = sum(not r["success"] for r in results)
-        print(row(f"{args.n_flares} simulated flares of 6 bins, {label} (worst; median times; {failed} failed)", worst), flush=True)
-
+        direct_failed = [seed for seed, r in enumerate(results) if not r["direct_success"]]
+        estimator_failed = [seed for seed, r in enumerate(results) if not r["estimator_success"]]
+        print(
+            row(
+                f"{args.n_flares} simulated flares of 6 bins, {label} (worst of the {len(both)} where both "
+                f"converged; median times; direct fit failed: {len(direct_failed)}, estimator failed: "
+                f"{len(estimator_failed)})",
+                worst,
+            ),
+            flush=True,
+        )
+        for seed, r in enumerate(results):
+            if not r["success"]:
+                print(
+                    f"  seed {seed}: direct {'converged' if r['direct_success'] else 'failed'}, estimator "
+                    f"{'converged' if r['estimator_success'] else 'failed'}; value difference {r['value']:.3g} sigma, "
+                    f"stat - direct stat {r['stat']:+.3f}",
+                    flush=True,
+                )
 
 if __name__ == "__main__":
     main()

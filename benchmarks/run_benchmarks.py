@@ -65,7 +65,7 @@ from gammapy_trs.samples.pks2155 import (
 )
 from gammapy_trs.samples.simulate import simulate_onoff_datasets
 
-from gammapy_trs.utils.parallel import run_tasks
+from gammapy_trs.utils.parallel import Runner
 
 SECTIONS = ("reduction", "fit", "steps", "parallel", "scale", "shared")
 
@@ -257,8 +257,8 @@ def compare_jobs(datasets, intervals, **options):
     return dict(n_jobs_1_s=times[1], n_jobs_2_s=times[2], speedup=times[1] / times[2], max_relative_difference=diff)
 
 
-def _empty_task():
-    return None
+def _empty_task(task):
+    return task
 
 
 def _cpu_task(n_calls):
@@ -320,7 +320,7 @@ def bench_parallel(repeat=3):
         ceiling.append(machine_ceiling())
         work.append(work_ceiling(datasets, intervals, **options))
         every_step.append(compare_jobs(datasets, intervals, **options))
-    _, startup = timed(run_tasks, _empty_task, {0: (), 1: ()}, n_jobs=2, backend="multiprocessing")
+    _, startup = timed(Runner(n_jobs=2, backend="multiprocessing").run, _empty_task, {0: 0, 1: 1})
     speedups = [run["speedup"] for run in every_step]
     return dict(
         reference_every_step=every_step,

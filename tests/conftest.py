@@ -93,10 +93,7 @@ def make_map_datasets(intervals, random_state=0):
     return datasets
 
 
-@pytest.fixture(scope="session")
-def pks2155_slice_by_slice():
-    """The reference workflow's reduction of the PKS 2155-304 night, slice by slice with Gammapy's
-    makers (34 on-off spectra; needs $GAMMAPY_DATA): made once per test process, read only."""
+def _reduce_pks2155_slice_by_slice():
     from gammapy_trs.samples.pks2155 import (
         reduce_slice_by_slice,
         reference_dataset,
@@ -110,7 +107,27 @@ def pks2155_slice_by_slice():
     )
 
 
+@pytest.fixture(scope="session")
+def pks2155_slice_by_slice(tmp_path_factory, worker_id):
+    """The reference workflow's reduction of the PKS 2155-304 night, slice by slice with Gammapy's
+    makers (34 on-off spectra; needs $GAMMAPY_DATA): made once per test session, read only (the
+    pytest-xdist workers share it through a file, the second waiting for the first)."""
+    import pickle
+    from filelock import FileLock
+
+    if worker_id == "master":
+        return _reduce_pks2155_slice_by_slice()
+    path = tmp_path_factory.getbasetemp().parent / "pks2155_slice_by_slice.pickle"
+    with FileLock(f"{path}.lock"):
+        if path.is_file():
+            return pickle.loads(path.read_bytes())
+        datasets = _reduce_pks2155_slice_by_slice()
+        path.write_bytes(pickle.dumps(datasets))
+        return datasets
+
+
 SLOW_FIRST = (
+    "test_engine.py",
     "test_tutorial_pks2155_curvature.py",
     "test_faint_injection.py",
     "test_injection.py",

@@ -175,7 +175,7 @@ def test_run_on_simulated_data(demo_store, tmp_path, binning, n_bins):
         assert result.n_bins >= 2
     if binning["method"] == "adaptive":
         assert (result.quantity("sqrt_ts") >= 15).all()
-    names = ["time_resolved_spectrum.ecsv", "parameters.png", "summary.png", "hysteresis.png", "spectra.png"]
+    names = ["time_resolved_spectrum.ecsv", "summary.png", "parameters.png", "hysteresis.png", "spectra.png"]
     assert [path.name for path in out.files] == names
     assert all(path.exists() for path in out.files)
 

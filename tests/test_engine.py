@@ -134,7 +134,7 @@ def test_both_engines_agree_on_shared_parameters_and_flux_states(faint):
     results = {}
     for engine in ("compiled", "gammapy"):
         estimator = TimeResolvedSpectrumEstimator(
-            time_intervals=INTERVALS, shared_parameters=["index"], selection_optional=["errn-errp"], engine=engine
+            time_intervals=INTERVALS[:4], shared_parameters=["index"], selection_optional=["errn-errp"], engine=engine
         )
         results[engine] = estimator.run(datasets)
     compiled, gammapy = (results[e].shared_parameters for e in ("compiled", "gammapy"))
@@ -174,7 +174,7 @@ def _renamed(*args, **kwargs):
 def test_a_renamed_internal_falls_back_to_gammapy(monkeypatch, flare_datasets, flare_intervals, caplog):
     """An internal the compiled engine needs is gone: an "auto" run falls back to the Gammapy
     engine, with one warning, and gives its numbers, with no failed bin."""
-    kwargs = dict(time_intervals=flare_intervals[:3], selection_optional=["ts", "errn-errp", "flux"])
+    kwargs = dict(time_intervals=flare_intervals[:2], selection_optional=["ts", "errn-errp", "flux"])
     expected = TimeResolvedSpectrumEstimator(engine="gammapy", **kwargs).run(flare_datasets)
     monkeypatch.setattr(gammapy_internals, "evaluator_norm_index", _renamed)
     with caplog.at_level(logging.WARNING, logger="gammapy_trs"):
@@ -220,6 +220,6 @@ def test_both_engines_agree_on_the_pks2155_night(pks2155_slice_by_slice):
 
     datasets = Datasets([d.copy(name=d.name) for d in pks2155_slice_by_slice])
     datasets.models = reference_model()
-    intervals = reference_intervals()[:5]  # the faint start and the peak (bin 4) of the flare
+    intervals = [reference_intervals()[i] for i in (0, 4)]  # the faint start and the peak of the flare
     compiled, gammapy = (run(datasets, engine, intervals=intervals) for engine in ("compiled", "gammapy"))
     assert_engines_agree(compiled, gammapy)

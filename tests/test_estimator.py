@@ -226,6 +226,21 @@ def test_dataset_straddling_a_bin_edge_warns(flare_datasets, caplog):
     assert_allclose(result.quantity("n_datasets"), [1, 1])
 
 
+def test_a_dataset_of_no_duration_on_a_bin_edge_is_used_once(flare_datasets, flare_intervals):
+    """A slice of no duration where a run starts on a bin edge (a round-off of the GTI's times)
+    lies within both bins: it goes to the first, and the bins stack and fit as usual."""
+    from gammapy.data import GTI
+    from gammapy.datasets import Datasets
+    from gammapy_trs.estimation.grouping import group_datasets
+
+    edge = flare_intervals[1][0]
+    empty = flare_datasets[0].copy(name="no-duration")
+    empty.gti = GTI.create([0] * u.s, [0] * u.s, reference_time=edge)
+    datasets = Datasets([*flare_datasets[:2], empty])
+    intervals, groups = group_datasets(datasets, TimeResolvedSpectrumEstimator(time_intervals=flare_intervals[:2]).time_intervals, 1e-6 * u.s)
+    assert [g.names for g in groups] == [["obs-0000", "no-duration"], ["obs-0001"]]
+
+
 def test_map_datasets_with_background_model():
     intervals = make_intervals(3)
     datasets = make_map_datasets(intervals)

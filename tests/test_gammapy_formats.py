@@ -110,33 +110,131 @@ def test_lightcurve_format_is_read_by_gammapy(sed_result, tmp_path):
     assert read.to_sed().geom.data_shape == (6, 4, 1, 1)
 
 
-def test_plot_spectra_and_summary(sed_result):
+def assert_readable(fig):
+    """Every text inside the figure and apart from the others' axes, tick labels where labels
+    are shown, and each marker drawn inside its axes' limits."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig) if fig.canvas is None or not hasattr(fig.canvas, "get_renderer") else fig.canvas
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = fig.bbox
+    titles = [text for text in (fig._suptitle, fig._supxlabel, fig._supylabel) if text is not None]
+    for artist in [ax for ax in fig.axes if ax.get_visible()] + titles + fig.texts:
+        extent = artist.get_tightbbox(renderer)  # what is drawn: tick labels, titles, legends
+        name = getattr(artist, "get_text", lambda: artist.get_title() or artist.get_ylabel())()
+        assert box.x0 - 1 <= extent.x0 and extent.x1 <= box.x1 + 1, f"clipped: {name!r}"
+        assert box.y0 - 1 <= extent.y0 and extent.y1 <= box.y1 + 1, f"clipped: {name!r}"
+    for ax in fig.axes:
+        if not ax.get_visible() or ax.get_label() == "<colorbar>":
+            continue
+        for axis, shown in ((ax.xaxis, "labelbottom"), (ax.yaxis, "labelleft")):
+            if axis.get_tick_params(which="major").get(shown, True):
+                labels = [t for t in axis.get_ticklabels(which="both") if t.get_visible() and t.get_text()]
+                low, high = sorted(axis.get_view_interval())
+                inside = [t for t in labels if low <= axis.convert_units(t.get_position()[axis is ax.yaxis]) <= high]
+                assert len(inside) >= 2, f"{ax.get_title() or ax.get_ylabel()}: fewer than two tick labels"
+        xlim, ylim = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+        for line in ax.lines:
+            if line.get_marker() in (None, "None", "") or not line.get_visible():
+                continue
+            x, y = (np.asarray(v, dtype=float) for v in line.get_data(orig=False))
+            ok = np.isfinite(x) & np.isfinite(y)
+            assert np.all((xlim[0] <= x[ok]) & (x[ok] <= xlim[1])), "a marker beyond the x limits"
+            assert np.all((ylim[0] <= y[ok]) & (y[ok] <= ylim[1])), "a marker beyond the y limits"
+
+
+def test_plot_spectra_small_multiples(sed_result):
+    result, _ = sed_result
+    with mpl_plot_check():
+        axes = result.plot_spectra()
+    fig = axes[0].figure
+    assert len(axes) == result.n_bins
+    assert axes[0].get_xscale() == "log" and axes[0].get_yscale() == "log"
+    assert fig.get_supylabel().startswith("E² dN/dE [")
+    assert [ax.get_title() for ax in axes[:2]] == ["00:00-00:20", "00:20-00:40"]
+    # the y range follows the points and models, not an error band running to zero
+    low, high = axes[0].get_ylim()
+    assert high / low < 2e4
+    assert_readable(fig)
+    with mpl_plot_check():
+        axes = result.plot_spectra(bins=[1, 4], band=False)
+    assert len(axes) == 2 and axes[1].get_title() == "01:20-01:40"
+
+
+def test_plot_sed_map_hatches_limits(sed_result):
     result, _ = sed_result
     with mpl_plot_check():
         fig, ax = plt.subplots(layout="constrained")
-        result.plot_spectra(ax=ax)
-    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-    assert ax.get_ylabel().startswith("E² dN/dE [")
-    assert ax.get_legend() is None
-    assert fig.axes[1].get_ylabel().startswith("Time since 2026-01-01")
+        result.plot_sed_map(ax=ax)
+    n_limits = int(np.sum(result.products["sed"]["is_ul"] & np.isfinite(result.products["sed"]["dnde_ul"])))
+    assert sum(patch.get_hatch() == "///" for patch in ax.patches) == n_limits > 0
+    assert ax.get_yscale() == "log" and ax.get_xlabel().startswith("Time (UTC), 2026-01-01")
+    assert_readable(fig)
+
+
+def test_plot_sed_map_needs_the_sed_step(flare_datasets, flare_intervals):
+    result = TimeResolvedSpectrumEstimator(time_intervals=flare_intervals[:2]).run(flare_datasets)
+    with pytest.raises(ValueError, match='selection_optional "sed"'):
+        result.plot_sed_map()
+
+
+def test_plot_summary(sed_result):
+    result, _ = sed_result
     with mpl_plot_check():
         axes = result.plot_summary()
     labels = [ax.get_ylabel() for ax in axes]
-    assert labels[0].startswith("flux 1 TeV - 10 TeV [")
-    assert labels[1:] == ["index", "sqrt_ts"]
-    assert axes[-1].get_xlabel() == "Time (UTC)"
+    assert labels[0].startswith("flux 1-10 TeV [")
+    assert labels[1:] == ["index", "sqrt(TS) of the source"]
+    assert axes[-1].get_xlabel() == "Time (UTC), 2026-01-01"
     assert axes[0].figure.get_layout_engine() is not None
+    assert_readable(axes[0].figure)
 
 
-def test_hysteresis_has_arrows_in_time_order(sed_result):
+def test_result_figures_are_readable(sed_result, tmp_path):
+    from matplotlib.figure import Figure
+    from gammapy_trs.app import figures
+
+    result, _ = sed_result
+    paths = figures.result_figures(result, tmp_path)
+    assert [path.name for path in paths] == list(figures.FIGURES)
+    drawn = []
+    original = figures._save
+    figures._save = lambda fig, path, dpi=figures.DPI: drawn.append(fig) or original(fig, path, dpi)
+    try:
+        for name in figures.figure_names(result):
+            figures.save_figure(result, name, tmp_path / f"again_{name}.png")
+    finally:
+        figures._save = original
+    for fig in drawn:
+        assert isinstance(fig, Figure)
+        assert_readable(fig)
+    with pytest.raises(ValueError, match="No figure 'bogus'"):
+        figures.save_figure(result, "bogus", tmp_path / "bogus.png")
+
+
+def test_hysteresis_path_runs_in_time_order(sed_result):
+    from matplotlib.collections import LineCollection
+
     result, _ = sed_result
     with mpl_plot_check():
         fig, ax = plt.subplots()
         result.plot_correlation("flux", "index", ax=ax)
+    flux, index = result.quantity("flux").value, result.quantity("index").value
+    ok = result.success & np.isfinite(flux) & np.isfinite(index)
+    (path,) = [child for child in ax.collections if isinstance(child, LineCollection) and child.get_array() is not None]
+    segments = path.get_segments()
+    assert len(segments) == ok.sum() - 1
+    assert_allclose(segments[0][0], [flux[ok][0], index[ok][0]])
+    assert_allclose(segments[0][1], [flux[ok][1], index[ok][1]])
     arrows = [child for child in ax.texts if getattr(child, "arrow_patch", None) is not None]
-    assert len(arrows) == result.n_bins - 1
-    flux = result.quantity("flux").value
-    assert_allclose(arrows[0].xy[0], flux[1]) and assert_allclose(arrows[0].xyann[0], flux[0])
+    assert 1 <= len(arrows) <= 7
+    # the first arrow sits on the first segment and points from the first bin to the second
+    start, end = np.array(arrows[0].xyann), np.array(arrows[0].xy)
+    assert_allclose(end - start, 0.1 * (segments[0][1] - segments[0][0]))
+    labels = [child.get_text() for child in ax.texts if child.get_text()]
+    assert labels == ["start", "end"]
+    assert_readable(fig)
 
 
 def test_report_rounds_values_to_their_errors(sed_result):
@@ -155,7 +253,7 @@ def test_cli_plot_summary_and_spectra(sed_result, tmp_path):
     result, _ = sed_result
     path = tmp_path / "result.fits"
     result.write(path)
-    for what in ("summary", "spectra", "index"):
+    for what in ("summary", "spectra", "sed_map", "hysteresis", "index"):
         out = CliRunner().invoke(cli, ["plot", str(path), "--parameter", what])
         assert out.exit_code == 0, out.output
         assert (tmp_path / f"result_{what}.png").exists()

@@ -311,7 +311,9 @@ def test_interval_in_gap_or_touching_gives_no_slice(demo_observations):
     observation = copy.copy(demo_observations[0][0])
     t0 = observation.tstart
     observation.__dict__["_gti"] = GTI.create([0, 6] * u.min, [4, 10] * u.min, reference_time=t0)
-    intervals = [Time([t0 - 5 * u.min, t0]), Time([t0 + 4 * u.min, t0 + 6 * u.min]), Time([t0, t0 + 4 * u.min])]
+    # the touching interval ends 5 microseconds into the run: the round-off of times in MJD
+    edge = t0 + 5 * u.us
+    intervals = [Time([t0 - 5 * u.min, edge]), Time([t0 + 4 * u.min, t0 + 6 * u.min]), Time([edge, t0 + 4 * u.min])]
     makers = [SpectrumDatasetMaker(containment_correction=False, selection=["counts", "exposure"])]
     datasets = TimeResolvedDatasetsMaker(makers, intervals).run(demo_empty_dataset(), Observations([observation]))
     assert datasets.names == [f"{observation.obs_id}-0001"]  # sorted intervals: touching, inside, gap

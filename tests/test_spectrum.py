@@ -126,7 +126,11 @@ def test_plot(result):
         ax = result.plot("index", color="C1")
     assert ax.get_ylabel() == "index"
     labels = ax.get_legend_handles_labels()[1]
-    assert labels == ["index", "fit failed"]
+    assert sorted(labels) == ["fit failed", "index"]
+    (shade,) = [patch for patch in ax.patches if patch.get_label() == "fit failed"]
+    failed = result.time_axis.slice(4)  # the bin without a safe energy range
+    x_min, x_max = shade.get_x(), shade.get_x() + shade.get_width()
+    assert_allclose([x_min, x_max], plt.matplotlib.dates.date2num([failed.time_min[0].datetime, failed.time_max[0].datetime]))
 
 
 def test_plot_on_given_axes(result):
@@ -135,7 +139,7 @@ def test_plot_on_given_axes(result):
         out = result.plot("amplitude", ax=ax)
     assert out is ax
     assert ax.get_ylabel() == "amplitude at 1 TeV [$\\mathrm{TeV^{-1}\\,s^{-1}\\,cm^{-2}}$]"
-    assert ax.get_xlabel() == "Time (UTC)"
+    assert ax.get_xlabel() == "Time (UTC), 2026-01-01"
     successful = ax.containers[0]
     assert len(successful.lines[0].get_xdata()) == 5
 
@@ -148,4 +152,4 @@ def test_plot_correlation(result):
     assert ax.get_xlabel() == "amplitude at 1 TeV [$\\mathrm{TeV^{-1}\\,s^{-1}\\,cm^{-2}}$]"
     assert ax.get_ylabel() == "index"
     assert len(fig.axes) == 2  # the colour bar
-    assert fig.axes[1].get_ylabel() == "Time since 2026-01-01T00:00:00 UTC [h]"
+    assert fig.axes[1].get_ylabel() == "Time since 2026-01-01 00:00 UTC [h]"

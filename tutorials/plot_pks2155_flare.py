@@ -72,12 +72,16 @@ plt.show()
 # The spectrum of each bin
 # ------------------------
 # The power law of each bin with its error band, and the flux points of the
-# bin (Gammapy's `~gammapy.estimators.FluxPointsEstimator` run in each bin),
-# coloured by time. `~gammapy_trs.TimeResolvedSpectrum.to_sed` gives them as
-# Gammapy flux points on an energy and a time axis.
+# bin (the "sed" step; upper limits as arrows), one panel per bin on shared
+# axes. `~gammapy_trs.TimeResolvedSpectrum.to_sed` gives them as Gammapy flux
+# points on an energy and a time axis; the map below shows all of them at
+# once, E² dN/dE against time and energy, upper limits hatched.
 
-fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
-result.plot_spectra(ax=ax)
+result.plot_spectra()
+plt.show()
+
+fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
+result.plot_sed_map(ax=ax)
 plt.show()
 sed = result.to_sed()
 print(sed)

@@ -7,13 +7,7 @@ from pathlib import Path
 from ..estimation.flux_states import fit_flux_states
 from ..utils.parameters import NORM_NAMES
 from .config import ConfigError
-from .figures import (
-    save_flux_states_figure,
-    save_hysteresis_figure,
-    save_parameters_figure,
-    save_spectra_figure,
-    save_summary_figure,
-)
+from .figures import result_figures, save_flux_states_figure
 from .build import (
     apply_fit_range,
     flux_state_options,
@@ -151,7 +145,7 @@ def run_analysis(config, resume=False, output=None, overwrite=False):
     if est.flux_states is not None:
         out.flux_states = _flux_states(result, datasets, est.flux_states, folder, plots, out.files)
     if plots:
-        out.files.extend(_plots(result, folder))
+        out.files.extend(result_figures(result, folder))
     return out
 
 
@@ -174,16 +168,3 @@ def _flux_states(result, datasets, cfg, folder, plots, files):
     if plots and shapes:
         files.append(save_flux_states_figure(states, folder / "flux_states.png", shapes[0]))
     return states
-
-
-def _plots(result, folder):
-    """The parameters and a summary against time, the shape parameter against the flux, the spectra."""
-    files = [save_parameters_figure(result, folder / "parameters.png")]
-    files.append(save_summary_figure(result, folder / "summary.png"))
-    shapes = [name for name in result.parameter_names if name not in NORM_NAMES]
-    norms = [name for name in result.parameter_names if name in NORM_NAMES]
-    x = "flux" if "flux" in result.available_quantities else (norms or [None])[0]
-    if shapes and x is not None:
-        files.append(save_hysteresis_figure(result, folder / "hysteresis.png", x, shapes[0]))
-    files.append(save_spectra_figure(result, folder / "spectra.png"))
-    return files

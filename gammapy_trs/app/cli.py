@@ -144,7 +144,8 @@ def run(config_file, output, overwrite, resume, progress):
     "--parameter",
     default="summary",
     show_default=True,
-    help="Quantity to plot against time; 'summary' (flux, shape parameters, sqrt(TS)) or 'spectra'.",
+    help="A figure ('summary', 'parameters', 'hysteresis', 'spectra', 'sed_map') or a quantity to plot "
+    "against time.",
 )
 @click.option(
     "--output",
@@ -154,23 +155,22 @@ def run(config_file, output, overwrite, resume, progress):
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 def plot(result, parameter, output, overwrite):
-    """Plot a written result (FITS or ECSV): a quantity against time, a summary or the spectra."""
+    """Plot a written result (FITS or ECSV): one of its figures, or a quantity against time."""
     from matplotlib.figure import Figure
     from ..result import TimeResolvedSpectrum
-    from .figures import save_spectra_figure, save_summary_figure
+    from .figures import figure_names, save_figure
 
     spectrum = TimeResolvedSpectrum.read(result)
-    choices = ["summary", "spectra", *spectrum.available_quantities]
+    figures = figure_names(spectrum)
+    choices = [*figures, *spectrum.available_quantities]
     if parameter not in choices:
         raise click.BadParameter(f"{parameter!r} is not in the result; use one of {', '.join(choices)}",
                                  param_hint="--parameter")
     output = output or result.with_name(f"{result.name.split('.')[0]}_{parameter}.png")
     if output.exists() and not overwrite:
         raise click.ClickException(f"{output} exists: use --overwrite to replace it.")
-    if parameter == "summary":
-        save_summary_figure(spectrum, output)
-    elif parameter == "spectra":
-        save_spectra_figure(spectrum, output)
+    if parameter in figures:
+        save_figure(spectrum, parameter, output)
     else:
         fig = Figure(figsize=(8, 4.5), layout="constrained")
         spectrum.plot(parameter, ax=fig.subplots())

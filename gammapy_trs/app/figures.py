@@ -1,30 +1,50 @@
-"""The figures the command line and the demo write, made without pyplot.
+"""The figures the command line, the demo and the report write, made without pyplot.
 
 Figures are `matplotlib.figure.Figure` objects saved directly, so that no
 backend is selected or switched: a notebook that calls these functions keeps
-its own.
+its own. `result_figures` makes every figure of a result that applies to it
+(`FIGURES`, by file name), each with its own size.
 """
 
 from pathlib import Path
+import numpy as np
 from matplotlib.figure import Figure
 from ..result.plotting import summary_quantities
+from ..result.sed import SED_PRODUCT, SPECTRA_PANELS
+from ..utils.parameters import NORM_NAMES
 
 __all__ = [
-    "save_parameters_figure",
-    "save_hysteresis_figure",
+    "FIGURES",
+    "figure_names",
+    "result_figures",
+    "save_figure",
     "save_flux_states_figure",
-    "save_summary_figure",
+    "save_hysteresis_figure",
+    "save_parameters_figure",
     "save_spectra_figure",
+    "save_summary_figure",
 ]
 
+DPI = 100
+"""Resolution of the figures written."""
 
-def _save(fig, path, dpi):
+
+def _save(fig, path, dpi=DPI):
     path = Path(path)
     fig.savefig(path, dpi=dpi)
     return path
 
 
-def save_parameters_figure(result, path, names=None, truth=None, dpi=100):
+def _hysteresis_axes(result):
+    """The quantities of the hysteresis figure: the flux (else the norm) and the first shape
+    parameter, or None."""
+    shapes = [name for name in result.parameter_names if name not in NORM_NAMES]
+    norms = [name for name in result.parameter_names if name in NORM_NAMES]
+    x = "flux" if "flux" in result.available_quantities else (norms or [None])[0]
+    return (x, shapes[0]) if shapes and x is not None else None
+
+
+def save_parameters_figure(result, path, names=None, truth=None, dpi=DPI):
     """Each parameter against time, one panel each, written to a PNG file.
 
     Parameters
@@ -47,7 +67,7 @@ def save_parameters_figure(result, path, names=None, truth=None, dpi=100):
         The file.
     """
     names = result.parameter_names if names is None else names
-    fig = Figure(figsize=(9, 3.2 * len(names) + 0.6), layout="constrained")
+    fig = Figure(figsize=(8, 2.6 * len(names) + 0.8), layout="constrained")
     axes = fig.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
     for ax, name in zip(axes, names):
         result.plot(name, ax=ax)
@@ -55,10 +75,12 @@ def save_parameters_figure(result, path, names=None, truth=None, dpi=100):
             times, values = truth[name]
             ax.plot(times, values, "k--", lw=1, label="injected")
             ax.legend()
+    for ax in axes[:-1]:
+        ax.set_xlabel("")
     return _save(fig, path, dpi)
 
 
-def save_hysteresis_figure(result, path, x, y, dpi=100):
+def save_hysteresis_figure(result, path, x, y, dpi=DPI):
     """One quantity against another, coloured by time, written to a PNG file.
 
     Parameters
@@ -78,12 +100,11 @@ def save_hysteresis_figure(result, path, x, y, dpi=100):
         The file.
     """
     fig = Figure(figsize=(7, 5), layout="constrained")
-    ax = fig.subplots()
-    result.plot_correlation(x, y, ax=ax)
+    result.plot_correlation(x, y, ax=fig.subplots())
     return _save(fig, path, dpi)
 
 
-def save_flux_states_figure(states, path, parameter, dpi=100):
+def save_flux_states_figure(states, path, parameter, dpi=DPI):
     """A parameter of each flux state against the state's flux, written to a PNG file.
 
     Parameters
@@ -93,7 +114,7 @@ def save_flux_states_figure(states, path, parameter, dpi=100):
     path : str or `~pathlib.Path`
         PNG file.
     parameter : str
-        Fitted parameter, e.g. "beta".
+        The parameter.
     dpi : int, optional
         Resolution. Default is 100.
 
@@ -107,7 +128,7 @@ def save_flux_states_figure(states, path, parameter, dpi=100):
     return _save(fig, path, dpi)
 
 
-def save_summary_figure(result, path, dpi=100):
+def save_summary_figure(result, path, dpi=DPI):
     """The summary figure (`~gammapy_trs.TimeResolvedSpectrum.plot_summary`), written to a PNG file.
 
     Parameters
@@ -125,13 +146,14 @@ def save_summary_figure(result, path, dpi=100):
         The file.
     """
     n_panels = len(summary_quantities(result))
-    fig = Figure(figsize=(8, 2.4 * n_panels + 0.6), layout="constrained")
+    fig = Figure(figsize=(8, 2.2 * n_panels + 0.8), layout="constrained")
     result.plot_summary(fig=fig)
     return _save(fig, path, dpi)
 
 
-def save_spectra_figure(result, path, dpi=100):
-    """The spectra of all bins (`~gammapy_trs.TimeResolvedSpectrum.plot_spectra`), written to a PNG file.
+def save_spectra_figure(result, path, dpi=DPI):
+    """The spectra of the bins as small multiples (`~gammapy_trs.TimeResolvedSpectrum.plot_spectra`),
+    written to a PNG file.
 
     Parameters
     ----------
@@ -147,6 +169,74 @@ def save_spectra_figure(result, path, dpi=100):
     path : `~pathlib.Path`
         The file.
     """
-    fig = Figure(figsize=(8, 5.5), layout="constrained")
-    result.plot_spectra(ax=fig.subplots())
+    n_panels = min(result.n_bins, SPECTRA_PANELS)
+    ncols = int(np.ceil(np.sqrt(n_panels)))
+    nrows = int(np.ceil(n_panels / ncols))
+    fig = Figure(figsize=(2.3 * ncols + 1, 1.9 * nrows + 1), layout="constrained")
+    result.plot_spectra(fig=fig, ncols=ncols)
     return _save(fig, path, dpi)
+
+
+def _save_sed_map(result, path, dpi=DPI):
+    fig = Figure(figsize=(9, 4.5), layout="constrained")
+    result.plot_sed_map(ax=fig.subplots())
+    return _save(fig, path, dpi)
+
+
+FIGURES = {
+    "summary.png": (lambda result: True, save_summary_figure),
+    "parameters.png": (lambda result: True, save_parameters_figure),
+    "hysteresis.png": (
+        lambda result: _hysteresis_axes(result) is not None,
+        lambda result, path: save_hysteresis_figure(result, path, *_hysteresis_axes(result)),
+    ),
+    "spectra.png": (lambda result: True, save_spectra_figure),
+    "sed_map.png": (lambda result: SED_PRODUCT in result.products, _save_sed_map),
+}
+"""The figures of a result, by file name: whether it applies to a result, and how it is written."""
+
+
+def result_figures(result, folder):
+    """Write every figure of `FIGURES` that applies to a result into a folder.
+
+    Parameters
+    ----------
+    result : `~gammapy_trs.TimeResolvedSpectrum`
+        Result.
+    folder : str or `~pathlib.Path`
+        Folder.
+
+    Returns
+    -------
+    paths : list of `~pathlib.Path`
+        The files written.
+    """
+    folder = Path(folder)
+    return [save(result, folder / name) for name, (applies, save) in FIGURES.items() if applies(result)]
+
+
+def figure_names(result):
+    """The names of the figures of `FIGURES` that apply to a result ("summary", "spectra", ...)."""
+    return [name.removesuffix(".png") for name, (applies, _) in FIGURES.items() if applies(result)]
+
+
+def save_figure(result, name, path):
+    """Write one figure of `FIGURES` (by name, e.g. "spectra") to a PNG file.
+
+    Parameters
+    ----------
+    result : `~gammapy_trs.TimeResolvedSpectrum`
+        Result.
+    name : str
+        One of `figure_names`.
+    path : str or `~pathlib.Path`
+        PNG file.
+
+    Returns
+    -------
+    path : `~pathlib.Path`
+        The file.
+    """
+    if name not in figure_names(result):
+        raise ValueError(f"No figure {name!r} for this result; use one of {figure_names(result)}.")
+    return FIGURES[f"{name}.png"][1](result, Path(path))

@@ -15,7 +15,7 @@ sees only the names below (``tests/test_layout.py`` checks it).
 
 from .base import FitEngine, copy_models, profile_crossing, profile_stat
 from .compiled import CompiledEngine
-from .fluxes import integral_fluxes, model_fluxes
+from .fluxes import dnde_band, integral_fluxes, model_fluxes
 from .gammapy import GammapyEngine
 from .select import ENGINE_CHOICES, ENGINES, EngineMismatchError, probe_compiled, select_engine
 
@@ -27,6 +27,7 @@ __all__ = [
     "FitEngine",
     "GammapyEngine",
     "copy_models",
+    "dnde_band",
     "integral_fluxes",
     "model_fluxes",
     "probe_compiled",

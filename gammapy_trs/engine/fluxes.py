@@ -14,7 +14,7 @@ import astropy.units as u
 from ..utils.units import EFLUX_UNIT, FLUX_UNIT
 from .plain_spectra import plain_integral
 
-__all__ = ["first_order_error", "free_covariance", "integral_fluxes", "model_fluxes", "propagate_error"]
+__all__ = ["dnde_band", "first_order_error", "free_covariance", "integral_fluxes", "model_fluxes", "propagate_error"]
 
 UNITS = (FLUX_UNIT, EFLUX_UNIT)
 """Unit of the integral flux (moment 0) and of the energy flux (moment 1)."""
@@ -45,6 +45,24 @@ def first_order_error(jacobian, covariance):
     return np.sqrt(max(float(jacobian @ covariance @ jacobian), 0.0))
 
 
+def _jacobian(model, function, free, unit):
+    """Central differences of ``function(model)`` (in ``unit``) by each free parameter, a step of
+    1% of its error; the model is left as it was."""
+    jacobian = []
+    for idx in np.flatnonzero(free).tolist():
+        par = model.parameters[idx]
+        center = par.value
+        step = 0.01 * par.error if np.isfinite(par.error) and par.error > 0 else 1e-6 * abs(center)
+        step = step or 1e-10
+        par.value = center + step
+        upper = u.Quantity(function(model)).to_value(unit)
+        par.value = center - step
+        lower = u.Quantity(function(model)).to_value(unit)
+        par.value = center
+        jacobian.append((upper - lower) / (2 * step))
+    return np.array(jacobian)
+
+
 def propagate_error(spectral_model, function):
     """Value of ``function(model)`` and its first-order error from the model covariance.
 
@@ -65,25 +83,11 @@ def propagate_error(spectral_model, function):
     """
     model = copy.deepcopy(spectral_model)  # with its covariance; much cheaper than model.copy()
     value = u.Quantity(function(model))
-    parameters = model.parameters
     free, covariance = free_covariance(model)
     if covariance is None:
         return value, np.nan * value
-
-    jacobian = []
-    for idx in np.flatnonzero(free).tolist():
-        par = parameters[idx]
-        center = par.value
-        step = 0.01 * par.error if np.isfinite(par.error) and par.error > 0 else 1e-6 * abs(center)
-        step = step or 1e-10
-        par.value = center + step
-        upper = u.Quantity(function(model)).to_value(value.unit)
-        par.value = center - step
-        lower = u.Quantity(function(model)).to_value(value.unit)
-        par.value = center
-        jacobian.append((upper - lower) / (2 * step))
-
-    return value, first_order_error(np.array(jacobian), covariance) * value.unit
+    jacobian = _jacobian(model, function, free, value.unit)
+    return value, first_order_error(jacobian, covariance) * value.unit
 
 
 def _gammapy_flux(model, energy_min, energy_max, moment):
@@ -149,3 +153,32 @@ def model_fluxes(spectral_model, energy_min, energy_max):
     flux, _ = _flux(spectral_model, energy_min, energy_max, moment=0, with_error=False)
     eflux, _ = _flux(spectral_model, energy_min, energy_max, moment=1, with_error=False)
     return flux, eflux
+
+
+def dnde_band(spectral_model, energy):
+    """The differential flux of a model at energies and its first-order error (for plots).
+
+    The derivatives by the free parameters are central differences of the
+    model's ``evaluate`` on all energies at once (a step of 1% of each
+    parameter's error), so that a band costs a few evaluations of the model.
+
+    Parameters
+    ----------
+    spectral_model : `~gammapy.modeling.models.SpectralModel`
+        Model with its covariance (not changed).
+    energy : `~astropy.units.Quantity`
+        Energies.
+
+    Returns
+    -------
+    dnde, dnde_err : `~astropy.units.Quantity`
+        Differential flux and its error (NaN where the covariance is undefined).
+    """
+    model = copy.deepcopy(spectral_model)
+    dnde = model(energy)
+    free, covariance = free_covariance(model)
+    if covariance is None:
+        return dnde, np.full(dnde.shape, np.nan) * dnde.unit
+    jacobian = _jacobian(model, lambda m: m(energy), free, dnde.unit)
+    variance = np.einsum("ie,ij,je->e", jacobian, covariance, jacobian)
+    return dnde, np.sqrt(np.clip(variance, 0, None)) * dnde.unit

@@ -19,6 +19,7 @@ from .fit_bin import estimate_bin
 from .grouping import datasets_gti, group_datasets
 from .plan import BinTask, RunPlan
 from .shared import SharedParameters
+from .stacked import Stack
 from .steps.ul import UL_SHAPES
 from .validation import check_n_bins, choice, duration, energy, energy_edges, positive, threshold
 from .validation import selection as valid_selection
@@ -302,16 +303,17 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             engine=engine.name,
             sqrt_ts_threshold_shape=self.sqrt_ts_threshold_shape,
         )
-        shared = None
+        shared, stack = None, Stack([d for group in groups for d in group], name="all-bins")
         if self.shared_parameters:
             shared = SharedParameters.fit(
-                groups, source_model, parameters, list(self.shared_parameters), engine, runner, self._profile_sigma
+                groups, source_model, parameters, list(self.shared_parameters), engine, runner, self._profile_sigma, stack
             )
-            groups, source_model, parameters = shared.groups, shared.source_model, shared.parameters
+            source_model, parameters = shared.source_model, shared.parameters
             meta.update(shared.meta)
-        steps = self._make_steps(source_model, parameters, groups, engine)
+        steps = self._make_steps(source_model, parameters, groups, stack, engine)
         plan = RunPlan(
             source=source_model.name,
+            source_model=None if shared is None else source_model,
             parameters=parameters,
             engine=engine,
             steps=tuple(steps),
@@ -502,12 +504,13 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
                 f"shared_parameters {self.shared_parameters} share it."
             )
 
-    def _make_steps(self, source_model, parameters, groups, engine):
+    def _make_steps(self, source_model, parameters, groups, stack, engine):
         """The optional steps of this run, each complete, in their order."""
         setup = RunSetup(
             source_model=source_model,
             parameters=parameters,
             groups=groups,
+            stack=stack,
             engine=engine,
             selection=self._selection(),
             options=self._step_options,

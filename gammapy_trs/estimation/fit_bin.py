@@ -106,7 +106,7 @@ def failed_bin(datasets, plan, message):
     result : `~gammapy_trs.estimation.plan.BinResult`
         The bin's result.
     """
-    model = datasets.models[plan.source].copy(name=plan.source)
+    model = (plan.source_model or datasets.models[plan.source]).copy(name=plan.source)
     values = _parameter_values(model, plan.parameters)
     values.update({info.name: info.default_value for info in CORE_QUANTITIES})
     values.update(n_datasets=len(datasets), fit_message=message)
@@ -135,14 +135,14 @@ negative norm (a likelihood flat towards zero signal, e.g. an index running away
 counts, stops an optimiser that a negative signal would take lower)."""
 
 
-def _fit_bin(engine, datasets, source, parameters):
+def _fit_bin(engine, datasets, source, parameters, models=None):
     """The engine's copies of a bin at its best fit, and ``(success, nfev, stat, message)``.
 
     Where the best fit predicts no source signal, the fit is made again from
     the start values with the norm negated, and the lower of the two minima
     kept, whatever the engine's path to the first.
     """
-    copies = engine.copy(datasets)
+    copies = engine.copy(datasets, models=models)
     if len(copies.models.parameters.free_parameters) == 0:  # every parameter shared (or frozen)
         return copies, (True, 0, float(engine.stat_sum(copies)), "No free parameter: statistic evaluated.")
     outcome = _fit(engine, copies)
@@ -151,7 +151,7 @@ def _fit_bin(engine, datasets, source, parameters):
         return copies, outcome
     if abs(engine.counts_summary(copies, source)["npred_signal"]) >= NO_SIGNAL:
         return copies, outcome
-    again = engine.copy(datasets)
+    again = engine.copy(datasets, models=models)
     start = again.models[source].parameters[norm]
     start.value = -abs(start.value)
     second = _fit(engine, again)
@@ -162,7 +162,7 @@ def _fit_bin(engine, datasets, source, parameters):
 
 def _estimate_bin(datasets, plan):
     engine, source, parameters = plan.engine, plan.source, plan.parameters
-    copies, (success, nfev, stat, message) = _fit_bin(engine, datasets, source, parameters)
+    copies, (success, nfev, stat, message) = _fit_bin(engine, datasets, source, parameters, plan.models(datasets))
     model = copies.models[source]
     n_free = len(copies.models.parameters.free_parameters)
     if not success:

@@ -75,7 +75,8 @@ def group_datasets(datasets, gti, atol):
 
     intervals, groups, used = [], [], np.zeros(len(datasets), dtype=bool)
     for idx in progress_bar(range(len(bin_starts)), desc="Time bins selection"):
-        inside = (starts >= bin_starts[idx] - atol) & (stops <= bin_stops[idx] + atol)
+        # a dataset of no duration on a bin edge lies within both bins: it goes to the first
+        inside = (starts >= bin_starts[idx] - atol) & (stops <= bin_stops[idx] + atol) & ~used
         t_min, t_max = gti.time_start[idx], gti.time_stop[idx]
         if not inside.any():
             log.info(f"No dataset in time bin {t_min.isot} - {t_max.isot}; bin dropped.")

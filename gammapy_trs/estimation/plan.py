@@ -24,6 +24,9 @@ class RunPlan:
     sqrt_ts_threshold_shape : float
         A bin's shape parameters are reported where the source's ``sqrt_ts``
         reaches this (`~gammapy_trs.estimation.quality`).
+    source_model : `~gammapy.modeling.models.SkyModel` or None
+        The source model every bin is fitted with, in place of that of its
+        datasets (the shared parameters frozen at their joint fit), or None.
     """
 
     source: str
@@ -32,6 +35,14 @@ class RunPlan:
     steps: tuple = ()
     quantities: tuple = ()
     sqrt_ts_threshold_shape: float = 2.0
+    source_model: object = None
+
+    def models(self, datasets):
+        """The models a bin's datasets are fitted with: theirs, the source replaced by
+        ``source_model`` where it is set (None: the datasets' own)."""
+        if self.source_model is None:
+            return None
+        return [self.source_model if model.name == self.source else model for model in datasets.models]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,13 +1,12 @@
-"""Shared parameters fitted over all bins (`~gammapy_trs.estimation.joint`), and the bins' datasets
+"""Shared parameters fitted over all bins (`~gammapy_trs.estimation.joint`), and the source model
 with them fixed for the per-bin fits."""
 
 import logging
 import numpy as np
 from astropy.table import Table
-from gammapy.datasets import Datasets
 from ..utils.parameters import SourceParameters
 from .joint import JointProfile, fit_shared_parameters, profile_bounds
-from .stacked import fit_stacked
+from .stacked import Stack, fit_stacked
 
 __all__ = ["SharedParameters"]
 
@@ -19,11 +18,9 @@ class SharedParameters:
 
     Attributes
     ----------
-    groups : list of `~gammapy.datasets.Datasets`
-        Copies of the bins' datasets whose source model has the shared
-        parameters frozen at their best fit.
     source_model : `~gammapy.modeling.models.SkyModel`
-        The source model with them frozen.
+        The source model with the shared parameters frozen at their best fit
+        (each bin is fitted with it, in place of the source model of its datasets).
     parameters : `~gammapy_trs.utils.parameters.SourceParameters`
         Its free parameters (the per-bin ones; none where every parameter is shared).
     table : `~astropy.table.Table`
@@ -38,15 +35,14 @@ class SharedParameters:
         ``shared_iterations`` and ``n_bins_joint`` (bins in the joint likelihood).
     """
 
-    def __init__(self, groups, source_model, parameters, table, meta):
-        self.groups = groups
+    def __init__(self, source_model, parameters, table, meta):
         self.source_model = source_model
         self.parameters = parameters
         self.table = table
         self.meta = meta
 
     @classmethod
-    def fit(cls, groups, source_model, parameters, names, engine, runner, n_sigma=None):
+    def fit(cls, groups, source_model, parameters, names, engine, runner, n_sigma=None, stack=None):
         """Fit the named shared parameters (see `~gammapy_trs.estimation.joint.fit_shared_parameters`).
 
         Parameters
@@ -65,11 +61,13 @@ class SharedParameters:
             Runner of the bins' fits.
         n_sigma : float, optional
             Profile errors at this many sigma. Default is None, none.
+        stack : `~gammapy_trs.estimation.stacked.Stack`, optional
+            The bins' datasets stacked, for the start values. Default is None, stacked here.
 
         Returns
         -------
         shared : `SharedParameters`
-            The fit, and the bins with the shared parameters fixed.
+            The fit, and the source model with the shared parameters fixed.
         """
         unknown = [name for name in names if name not in parameters.names]
         if unknown:
@@ -78,7 +76,8 @@ class SharedParameters:
                 f"{source_model.name!r}; free are {list(parameters.names)}."
             )
         indices = [parameters.names[name] for name in names]
-        stacked = fit_stacked([d for group in groups for d in group], source_model, engine, name="all-bins")
+        stack = Stack([d for group in groups for d in group], name="all-bins") if stack is None else stack
+        stacked = fit_stacked(stack, source_model, engine)
         stacked_values, stacked_errors = stacked.values(indices), stacked.errors(indices)
         log.info(f"Fitting the shared parameters {names} over {len(groups)} bins.")
         pars = [source_model.parameters[idx] for idx in indices]
@@ -121,20 +120,4 @@ class SharedParameters:
             shared_iterations=best.n_iterations,
             n_bins_joint=int(best.used.sum()),
         )
-        return cls(
-            [_with_model(group, model) for group in groups],
-            model,
-            SourceParameters.from_model(model),
-            table,
-            meta,
-        )
-
-
-def _with_model(group, model):
-    """Copies of a bin's datasets whose source model is ``model`` (the other models copied)."""
-    copies = Datasets([dataset.copy(name=dataset.name) for dataset in group])
-    copies.models = [
-        model.copy(name=model.name) if m.name == model.name else m.copy(name=m.name)
-        for m in group.models
-    ]
-    return copies
+        return cls(model, SourceParameters.from_model(model), table, meta)

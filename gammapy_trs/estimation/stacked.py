@@ -11,7 +11,7 @@ import numpy as np
 from gammapy.datasets import Datasets
 from ..utils.numerics import optimiser_numerics
 
-__all__ = ["StackedFit", "fit_stacked"]
+__all__ = ["Stack", "StackedFit", "fit_stacked"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,35 @@ class StackedFit:
         return [float(self.model.parameters[idx].error) for idx in indices]
 
 
+class Stack:
+    """The datasets of several bins, stacked once (`~gammapy.datasets.Datasets.stack_reduce`,
+    background models applied) for every fit of them in a run.
+
+    Parameters
+    ----------
+    datasets : list of `~gammapy.datasets.Dataset`
+        The datasets of the bins (not changed).
+    name : str, optional
+        Name of the stacked dataset. Default is "stacked".
+    """
+
+    def __init__(self, datasets, name="stacked"):
+        self.datasets = Datasets(datasets)
+        self.name = name
+        self._stacked = None
+
+    @property
+    def stacked(self):
+        """The stacked dataset, or None where the datasets cannot be stacked (made at the first use)."""
+        if self._stacked is None:
+            try:
+                self._stacked = [self.datasets.stack_reduce(name=self.name)]
+            except Exception as error:  # noqa: BLE001 -- e.g. datasets of different geometries
+                log.info(f"Datasets cannot be stacked ({error!r}); fitting them jointly.")
+                self._stacked = [None]
+        return self._stacked[0]
+
+
 @optimiser_numerics()
 def fit_stacked(datasets, source_model, engine, name="stacked"):
     """Fit the source model to datasets stacked (`~gammapy.datasets.Datasets.stack_reduce`,
@@ -66,8 +95,8 @@ def fit_stacked(datasets, source_model, engine, name="stacked"):
 
     Parameters
     ----------
-    datasets : `~gammapy.datasets.Datasets` or list of `~gammapy.datasets.Dataset`
-        The datasets of the bins (not changed), with their models.
+    datasets : `Stack`, `~gammapy.datasets.Datasets` or list of `~gammapy.datasets.Dataset`
+        The datasets of the bins (not changed), with their models, or their `Stack`.
     source_model : `~gammapy.modeling.models.SkyModel`
         The source model, at its start values (copied).
     engine : `~gammapy_trs.engine.FitEngine`
@@ -80,14 +109,13 @@ def fit_stacked(datasets, source_model, engine, name="stacked"):
     result : `StackedFit`
         The fit.
     """
-    datasets = Datasets(datasets)
-    try:
-        copies = engine.copy([datasets.stack_reduce(name=name)], models=[source_model])
-        stacked = True
-    except Exception as error:  # noqa: BLE001 -- e.g. datasets of different geometries
-        log.info(f"Datasets cannot be stacked ({error!r}); fitting them jointly.")
-        copies = engine.copy(datasets)
-        stacked = False
+    stack = datasets if isinstance(datasets, Stack) else Stack(datasets, name=name)
+    stacked = stack.stacked is not None
+    if stacked:
+        copies = engine.copy([stack.stacked], models=[source_model])
+    else:
+        models = [source_model if model.name == source_model.name else model for model in stack.datasets.models]
+        copies = engine.copy(stack.datasets, models=models)
     try:
         result = engine.run(copies)
     except Exception as error:  # noqa: BLE001 -- a fit that raises is a failed fit

@@ -11,9 +11,14 @@ from ..utils.parallel import Runner
 from .cached_observation import light_and_loaded_copies
 from .observation_slices import ObservationSlices, ReductionCache, can_share
 
-__all__ = ["TimeResolvedDatasetsMaker"]
+__all__ = ["MIN_SLICE", "TimeResolvedDatasetsMaker"]
 
 log = logging.getLogger(__name__)
+
+MIN_SLICE = 1 * u.ms
+"""Shortest time an interval must share with an observation to give a slice: times in MJD
+are exact to a few microseconds, and an interval that starts where a run starts must not give
+an empty slice of no duration at its edge (which would lie in both intervals)."""
 
 
 class TimeResolvedDatasetsMaker(parallel.ParallelMixin):
@@ -97,8 +102,8 @@ class TimeResolvedDatasetsMaker(parallel.ParallelMixin):
 
         Unlike `~gammapy.data.Observations.select_time`, which compares the
         intervals with the first GTI of an observation only, every GTI counts;
-        intervals that only touch the observation, or fall in a GTI gap, give no
-        slice.
+        intervals that only touch the observation (within `MIN_SLICE`: the
+        round-off of times in MJD), or fall in a GTI gap, give no slice.
         """
         gti = observation.gti
         ref = self.time_intervals.time_ref
@@ -107,7 +112,7 @@ class TimeResolvedDatasetsMaker(parallel.ParallelMixin):
         start, stop = self._interval_seconds
         shared = np.minimum(stop[:, None], gti_stop) - np.maximum(start[:, None], gti_start)
         overlap = np.clip(shared, 0, None).sum(axis=1)
-        return [(int(idx), self._intervals[idx]) for idx in np.flatnonzero(overlap > 0)]
+        return [(int(idx), self._intervals[idx]) for idx in np.flatnonzero(overlap > MIN_SLICE.to_value("s"))]
 
     def make_observation_datasets(self, dataset, observation):
         """Datasets of the time slices of one observation.

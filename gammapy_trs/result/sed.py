@@ -1,17 +1,18 @@
 """The flux points of each time bin (the "sed" step): columns of the result, Gammapy flux points,
-and the plot of the spectra of all bins."""
+the spectra of the bins as small multiples, and the map of E² dN/dE against time and energy."""
 
-import warnings
 import numpy as np
 import astropy.units as u
 from astropy.table import Table
 from gammapy.estimators import FluxPoints
 from gammapy.maps import Map, MapAxis, Maps, RegionGeom
 from gammapy.maps.axes import UNIT_STRING_FORMAT
-from ..utils.units import DNDE_UNIT
+from ..engine import dnde_band
+from ..utils.units import DNDE_UNIT, EFLUX_UNIT
 from .lightcurve import counts_map
+from .plotting import format_time_axis, time_axis_label
 
-__all__ = ["SED_PRODUCT", "sed_table", "to_sed", "plot_spectra"]
+__all__ = ["SED_PRODUCT", "SPECTRA_PANELS", "plot_sed_map", "plot_spectra", "sed_table", "to_sed"]
 
 SED_PRODUCT = "sed"
 """Name of the flux points among a result's products (columns ``sed_*`` of its table)."""
@@ -111,43 +112,156 @@ def to_sed(spectrum):
     )
 
 
-def _time_colors(spectrum, cmap):
-    import matplotlib as mpl
-
-    elapsed = (spectrum.time_axis.time_mid - spectrum.time_axis.time_min[0]).to_value("h")
-    norm = mpl.colors.Normalize(vmin=elapsed.min(), vmax=max(elapsed.max(), elapsed.min() + 1e-9))
-    return elapsed, norm, mpl.colormaps[cmap]
+SPECTRA_PANELS = 30
+"""The most bins `plot_spectra` draws by default (evenly spaced among the bins beyond)."""
 
 
-def _plot_bin(ax, model, points, idx, color, sed_type, energy_bounds, band):
-    kwargs = dict(energy_bounds=energy_bounds, sed_type=sed_type, ax=ax)
-    model.spectral_model.plot(color=color, lw=1, **kwargs)
-    if band and np.all(np.isfinite(model.spectral_model.covariance.data)):
-        model.spectral_model.plot_error(facecolor=color, alpha=0.15, **kwargs)
-    if points is not None:
-        points.slice_by_idx({"time": slice(idx, idx + 1)}).plot(
-            ax=ax, sed_type=sed_type, color=color, markersize=4, label=None
-        )
+def _bins_to_draw(spectrum, bins):
+    if bins is not None:
+        return [int(b) for b in np.atleast_1d(bins)]
+    if spectrum.n_bins <= SPECTRA_PANELS:
+        return list(range(spectrum.n_bins))
+    return sorted(set(np.linspace(0, spectrum.n_bins - 1, SPECTRA_PANELS).round().astype(int).tolist()))
 
 
-def plot_spectra(spectrum, ax=None, sed_type="e2dnde", energy_bounds=None, cmap="viridis", band=True):
-    """The model of each bin with its error band, and its flux points, coloured by time.
+def _clock(time):
+    return time.utc.isot[11:16]
+
+
+def _energy_bounds(sed, energy_bounds):
+    if energy_bounds is not None:
+        return u.Quantity(energy_bounds, "TeV")
+    if sed is not None:
+        return u.Quantity([sed["e_min"].quantity[0, 0], sed["e_max"].quantity[0, -1]]).to("TeV")
+    return [0.3, 30] * u.TeV
+
+
+def _draw_bin(ax, spectrum, idx, sed, energy, sed_type, band):
+    """One bin's model, its error band and its flux points (limits as arrows); returns the values
+    drawn that set the y range (the model, the points and the limits, not the bands' lower edges)."""
+    drawn = []
+    scale = energy.to_value("TeV") ** 2 if sed_type == "e2dnde" else 1
+    unit = EFLUX_UNIT / u.TeV**2 if sed_type == "e2dnde" else DNDE_UNIT
+    model = spectrum.models[idx].spectral_model
+    if np.all(np.isfinite(model.parameters.value)):
+        dnde, error = dnde_band(model, energy)
+        y, dy = (q.to_value(DNDE_UNIT) * scale * DNDE_UNIT.to(unit) for q in (dnde, error))
+        ax.plot(energy.value, y, color="C0", lw=1)
+        drawn.append(y)
+        if band and np.all(np.isfinite(dy)):
+            ax.fill_between(energy.value, y - dy, y + dy, color="C0", alpha=0.2, lw=0)
+    if sed is None:
+        return drawn
+    e_ref = np.sqrt(sed["e_min"].quantity[idx] * sed["e_max"].quantity[idx]).to_value("TeV")
+    factor = (e_ref**2 if sed_type == "e2dnde" else 1) * DNDE_UNIT.to(unit)
+    is_ul = np.asarray(sed["is_ul"][idx], dtype=bool)
+    dnde, err, ul = (np.asarray(sed[name].quantity[idx].to_value(DNDE_UNIT)) * factor for name in ("dnde", "dnde_err", "dnde_ul"))
+    points = ~is_ul & np.isfinite(dnde)
+    ax.errorbar(e_ref[points], dnde[points], yerr=err[points], fmt="o", color="k", ms=3, lw=1)
+    limits = is_ul & np.isfinite(ul) & (ul > 0)
+    ax.errorbar(e_ref[limits], ul[limits], yerr=0.35 * ul[limits], uplims=True, fmt="none", color="k", lw=1)
+    return drawn + [dnde[points] + err[points], dnde[points], ul[limits]]
+
+
+DYNAMIC_RANGE = 1e4
+"""The widest range of the y axis of `plot_spectra`, from its highest value drawn down."""
+
+
+def _y_range(drawn):
+    """Limits of the y axis around the values drawn: a model that falls steeply or a point
+    consistent with zero does not stretch the axis over decades where nothing is seen."""
+    values = np.concatenate([np.ravel(v) for v in drawn]) if drawn else np.array([])
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size == 0:
+        return None
+    high = values.max()
+    low = max(values.min(), high / DYNAMIC_RANGE)
+    return low / 2, high * 2
+
+
+def plot_spectra(spectrum, fig=None, bins=None, sed_type="e2dnde", energy_bounds=None, band=True, ncols=None):
+    """Small multiples: one panel per bin with its model, error band and flux points.
+
+    Flux points that are upper limits are drawn as arrows; the panels share
+    their axes, so that the bins compare at a glance. Beyond `SPECTRA_PANELS`
+    bins, that many evenly spaced bins are drawn unless ``bins`` says which.
 
     Parameters
     ----------
     spectrum : `~gammapy_trs.TimeResolvedSpectrum`
         Result (flux points are drawn if the "sed" step ran).
-    ax : `~matplotlib.axes.Axes`, optional
-        Axes. Default is None, the current axes.
+    fig : `~matplotlib.figure.Figure`, optional
+        Figure. Default is None, a new pyplot figure.
+    bins : list of int, optional
+        The bins to draw. Default is None, all (up to `SPECTRA_PANELS`).
     sed_type : {"e2dnde", "dnde"}, optional
         Quantity on the y axis. Default is "e2dnde".
     energy_bounds : `~astropy.units.Quantity`, optional
         Energy range of the model curves. Default is None, that of the flux
         points, else 0.3 to 30 TeV.
-    cmap : str, optional
-        Colour map of the time. Default is "viridis".
     band : bool, optional
         Draw each model's error band. Default is True.
+    ncols : int, optional
+        Number of columns. Default is None, about the square root of the number of panels.
+
+    Returns
+    -------
+    axes : `~numpy.ndarray` of `~matplotlib.axes.Axes`
+        One axes per bin drawn.
+    """
+    sed = spectrum.products.get(SED_PRODUCT)
+    bins = _bins_to_draw(spectrum, bins)
+    ncols = ncols or int(np.ceil(np.sqrt(len(bins))))
+    nrows = int(np.ceil(len(bins) / ncols))
+    if fig is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(2.3 * ncols + 1, 1.9 * nrows + 1), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+    energy = np.geomspace(*_energy_bounds(sed, energy_bounds).to_value("TeV"), 40) * u.TeV
+    axis = spectrum.time_axis
+    drawn = []
+    for ax, idx in zip(axes, bins):
+        drawn.extend(_draw_bin(ax, spectrum, idx, sed, energy, sed_type, band))
+        ax.set_title(f"{_clock(axis.time_min[idx])}-{_clock(axis.time_max[idx])}", fontsize=8, pad=2)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(bins):]:
+        ax.set_visible(False)
+        axes[len(bins) - ncols].xaxis.set_tick_params(labelbottom=True)  # the panel above an empty one
+    y_range = _y_range(drawn)
+    if y_range is not None:
+        axes[0].set_ylim(*y_range)  # shared by all panels
+    name = "E² dN/dE" if sed_type == "e2dnde" else "dN/dE"
+    unit = (EFLUX_UNIT if sed_type == "e2dnde" else DNDE_UNIT).to_string(UNIT_STRING_FORMAT)
+    fig.supxlabel(f"Energy [{u.TeV.to_string(UNIT_STRING_FORMAT)}]", fontsize=9)
+    fig.supylabel(f"{name} [{unit}]", fontsize=9)
+    fig.suptitle(f"{spectrum.meta.get('source', '')}: {time_axis_label(axis)}", fontsize=9)
+    return axes[: len(bins)]
+
+
+def _hatch_limits(ax, start, stop, edges, limits):
+    """Hatch the cells of one bin's column whose value is an upper limit."""
+    from matplotlib.dates import date2num
+    from matplotlib.patches import Rectangle
+
+    x0, x1 = date2num(start), date2num(stop)
+    for low, high in zip(edges[:-1][limits], edges[1:][limits]):
+        ax.add_patch(Rectangle((x0, low), x1 - x0, high - low, fill=False, hatch="///", edgecolor="0.8", lw=0))
+
+
+def plot_sed_map(spectrum, ax=None, cmap="magma"):
+    """The flux points of every bin as a map of E² dN/dE against time and energy, limits hatched.
+
+    Parameters
+    ----------
+    spectrum : `~gammapy_trs.TimeResolvedSpectrum`
+        Result of a run with the "sed" step.
+    ax : `~matplotlib.axes.Axes`, optional
+        Axes. Default is None, the current axes.
+    cmap : str, optional
+        Colour map. Default is "magma".
 
     Returns
     -------
@@ -155,34 +269,29 @@ def plot_spectra(spectrum, ax=None, sed_type="e2dnde", energy_bounds=None, cmap=
         Axes.
     """
     import matplotlib.pyplot as plt
-    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm
 
-    ax = plt.gca() if ax is None else ax
     sed = spectrum.products.get(SED_PRODUCT)
-    if energy_bounds is None:
-        if sed is not None:
-            energy_bounds = u.Quantity([sed["e_min"].quantity[0, 0], sed["e_max"].quantity[0, -1]])
-        else:
-            energy_bounds = [0.3, 30] * u.TeV
-    elapsed, norm, colormap = _time_colors(spectrum, cmap)
-    points = spectrum.to_sed() if sed is not None else None
-    with warnings.catch_warnings():
-        # models and flux points set the same unit converter on the axes, one after the other
-        warnings.filterwarnings("ignore", message="This axis already has a converter set")
-        for idx, (model, ok) in enumerate(zip(spectrum.models, spectrum.success)):
-            if ok:
-                _plot_bin(ax, model, points, idx, colormap(norm(elapsed[idx])), sed_type, energy_bounds, band)
-    if ax.get_legend() is not None:
-        ax.get_legend().remove()  # the colour bar gives the time
-    ax.set_xscale("log")
+    if sed is None:
+        raise ValueError('The result has no flux points: run the estimator with selection_optional "sed".')
+    ax = plt.gca() if ax is None else ax
+    axis = spectrum.time_axis
+    starts, stops = axis.time_min.to_datetime(), axis.time_max.to_datetime()
+    edges = np.append(sed["e_min"].quantity[0].to_value("TeV"), sed["e_max"].quantity[0, -1].to_value("TeV"))
+    e_ref = np.sqrt(edges[:-1] * edges[1:])
+    factor = e_ref**2 * DNDE_UNIT.to(EFLUX_UNIT / u.TeV**2)
+    dnde = np.asarray(sed["dnde"].quantity.to_value(DNDE_UNIT)) * factor
+    ul = np.asarray(sed["dnde_ul"].quantity.to_value(DNDE_UNIT)) * factor
+    is_ul = np.asarray(sed["is_ul"], dtype=bool)
+    values = np.where(is_ul, ul, dnde).T
+    values = np.where(values > 0, values, np.nan)
+    finite = values[np.isfinite(values)]
+    norm = LogNorm(vmin=finite.min(), vmax=finite.max()) if finite.size else None
+    for idx, (start, stop) in enumerate(zip(starts, stops)):  # one column per bin: gaps stay empty
+        mesh = ax.pcolormesh([start, stop], edges, values[:, idx : idx + 1], cmap=cmap, norm=norm, shading="flat")
+        _hatch_limits(ax, start, stop, edges, is_ul[idx] & np.isfinite(values[:, idx]))
     ax.set_yscale("log")
-    ax.figure.colorbar(
-        ScalarMappable(norm=norm, cmap=colormap),
-        ax=ax,
-        label=f"Time since {spectrum.time_axis.time_min[0].utc.isot[:19]} UTC [h]",
-    )
-    unit = ax.yaxis.units or u.Unit("")
-    name = "E² dN/dE" if sed_type == "e2dnde" else "dN/dE"
-    ax.set_ylabel(f"{name} [{unit.to_string(UNIT_STRING_FORMAT)}]")
-    ax.set_xlabel(f"Energy [{u.TeV.to_string(UNIT_STRING_FORMAT)}]")
+    format_time_axis(ax, axis)
+    ax.set_ylabel(f"Energy [{u.TeV.to_string(UNIT_STRING_FORMAT)}]")
+    ax.figure.colorbar(mesh, ax=ax, label=f"E² dN/dE [{EFLUX_UNIT.to_string(UNIT_STRING_FORMAT)}] (hatched: upper limit)")
     return ax

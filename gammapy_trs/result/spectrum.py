@@ -12,7 +12,7 @@ from .lightcurve import to_lightcurve
 from .plotting import plot_correlation, plot_parameter, plot_summary
 from .quantities import CORE_QUANTITIES
 from .products import join_products, split_products
-from .sed import plot_spectra, to_sed
+from .sed import plot_sed_map, plot_spectra, to_sed
 from .variability import correlation, likelihood_ratio, variability
 
 __all__ = ["TimeResolvedSpectrum"]
@@ -469,23 +469,41 @@ class TimeResolvedSpectrum:
         and a time axis (needs the "sed" step); see `~gammapy_trs.result.sed.to_sed`."""
         return to_sed(self)
 
-    def plot_spectra(self, ax=None, **kwargs):
-        """Plot the model of each bin with its error band and flux points, coloured by time.
+    def plot_spectra(self, fig=None, **kwargs):
+        """Small multiples: each bin's model, error band and flux points, one panel per bin.
+
+        Parameters
+        ----------
+        fig : `~matplotlib.figure.Figure`, optional
+            Figure. Default is None, a new pyplot figure.
+        **kwargs : dict
+            Passed to `~gammapy_trs.result.sed.plot_spectra` (``bins``,
+            ``sed_type``, ``energy_bounds``, ``band``, ``ncols``).
+
+        Returns
+        -------
+        axes : `~numpy.ndarray` of `~matplotlib.axes.Axes`
+            One axes per bin drawn.
+        """
+        return plot_spectra(self, fig=fig, **kwargs)
+
+    def plot_sed_map(self, ax=None, **kwargs):
+        """The flux points of every bin as a map of E² dN/dE against time and energy, limits hatched
+        (needs the "sed" step); see `~gammapy_trs.result.sed.plot_sed_map`.
 
         Parameters
         ----------
         ax : `~matplotlib.axes.Axes`, optional
             Axes. Default is None, the current axes.
         **kwargs : dict
-            Passed to `~gammapy_trs.result.sed.plot_spectra` (``sed_type``,
-            ``energy_bounds``, ``cmap``, ``band``).
+            Passed to `~gammapy_trs.result.sed.plot_sed_map` (``cmap``).
 
         Returns
         -------
         ax : `~matplotlib.axes.Axes`
             Axes.
         """
-        return plot_spectra(self, ax=ax, **kwargs)
+        return plot_sed_map(self, ax=ax, **kwargs)
 
     def plot(self, parameter, ax=None, **kwargs):
         """Plot a per-bin quantity against time, with error bars.

@@ -17,6 +17,8 @@ class RunSetup:
         Its free parameters.
     groups : list of `~gammapy.datasets.Datasets`
         The datasets of each bin.
+    stack : `~gammapy_trs.estimation.stacked.Stack`
+        The datasets of all bins, stacked once for every fit of all of them.
     engine : `~gammapy_trs.engine.FitEngine`
         The run's fit engine.
     selection : set of str
@@ -30,6 +32,7 @@ class RunSetup:
     source_model: object
     parameters: object
     groups: list
+    stack: object
     engine: object
     selection: set
     options: dict

@@ -80,7 +80,7 @@ def _stands(values, names):
     return all(np.isfinite(values[name]) and np.isfinite(values[f"{name}_err"]) for name in names)
 
 
-def fallback_shape(groups, source_model, parameters, engine):
+def fallback_shape(stack, source_model, parameters, engine):
     """The shape of the limits where a bin's own does not stand: that of all bins stacked, else the
     source model's own.
 
@@ -100,7 +100,7 @@ def fallback_shape(groups, source_model, parameters, engine):
     if not indices:
         return given, "model"
     log.info("Fitting the source shape over all bins for the upper limits.")
-    stacked = fit_stacked([d for group in groups for d in group], source_model, engine, name="all-bins")
+    stacked = fit_stacked(stack, source_model, engine)
     fitted = stacked.model.parameters
     usable = stacked.success and all(
         np.isfinite(fitted[idx].value)
@@ -160,7 +160,7 @@ class UpperLimitStep(BinStep):
 
     @classmethod
     def create(cls, setup):
-        shape, origin = fallback_shape(setup.groups, setup.source_model, setup.parameters, setup.engine)
+        shape, origin = fallback_shape(setup.stack, setup.source_model, setup.parameters, setup.engine)
         return cls(setup, shape, origin)
 
     def quantities(self):
