@@ -35,7 +35,15 @@ Sections:
   the index shared by all bins (one joint likelihood) against the independent per-bin
   fits (n_jobs=1), the ratio and how the time per bin grows with the number of bins.
 
-The reduction, fit and parallel sections need ``$GAMMAPY_DATA``.
+* ``afternoon``: the whole analysis an astronomer runs on the PKS 2155-304 night, side by side
+  in one run: the command line (``gammapy-trs run``, a new process) on
+  ``examples/pks2155_flare.yaml`` with every step, ``sed``, ``compare_to``,
+  ``test_variability: [index]`` and three flux states, from the DL3 files to the written
+  figures, against the hand loop's plain power-law fits alone (on datasets reduced before);
+  ``test_variability`` given a plain run against that plain run; every figure of the full
+  result, together; and the reduction against the slice-by-slice loop (the fastest of two).
+
+The afternoon, reduction, fit and parallel sections need ``$GAMMAPY_DATA``.
 """
 
 import argparse
@@ -67,7 +75,7 @@ from gammapy_trs.samples.simulate import simulate_onoff_datasets
 
 from gammapy_trs.utils.parallel import Runner
 
-SECTIONS = ("reduction", "fit", "steps", "parallel", "scale", "shared")
+SECTIONS = ("afternoon", "reduction", "fit", "steps", "parallel", "scale", "shared")
 
 
 def machine():
@@ -117,6 +125,71 @@ def bench_reduction(repeat=3):
         n_slices=len(datasets), slice_loop_s=t_loop, maker_s=t_maker,
         ratio=min(t_loop) / min(t_maker), ratio_of_medians=float(np.median(t_loop) / np.median(t_maker)),
         ratio_each_repeat=[a / b for a, b in zip(t_loop, t_maker)], max_relative_difference=diff,
+    )
+
+
+AFTERNOON_ESTIMATOR = dict(
+    selection_optional=["all"],
+    sed_energy_edges={"min": "0.6 TeV", "max": "20 TeV", "nbins": 4},
+    test_variability=["index"],
+    flux_states={"method": "quantiles", "n_states": 3},
+)
+
+
+def _afternoon_config(folder):
+    """``examples/pks2155_flare.yaml`` with every step, the SED, the variability test and flux
+    states, writing into ``folder``."""
+    import yaml
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "pks2155_flare.yaml"
+    config = yaml.safe_load(example.read_text())
+    config["general"]["outdir"] = str(folder / "out")
+    config["general"]["models_file"] = str(example.with_name(config["general"]["models_file"]))
+    config["time_resolved"]["estimator"].update(AFTERNOON_ESTIMATOR)
+    path = folder / "afternoon.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def bench_afternoon():
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+    from gammapy_trs.result.figures import result_figures
+
+    intervals, model = reference_intervals(), reference_model()
+    datasets = Datasets(
+        reduce_slice_by_slice(reference_makers(), reference_dataset(), reference_observations(), intervals)
+    )
+    _, t_hand = timed(hand_loop, datasets, model, intervals)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = _afternoon_config(Path(tmp))
+        command = [sys.executable, "-m", "gammapy_trs.app.cli", "run", str(config), "--no-progress"]
+        run, t_cli = timed(subprocess.run, command, capture_output=True, text=True, check=True)
+        files = sorted(path.name for path in (Path(tmp) / "out").iterdir())
+
+        datasets.models = model
+        plain = TimeResolvedSpectrumEstimator(time_intervals=intervals, n_jobs=1)
+        plain_result, t_plain = timed(plain.run, datasets)
+        _, t_variability = timed(plain.test_variability, datasets, ["index"], alternative=plain_result)
+
+        full = TimeResolvedSpectrumEstimator(
+            time_intervals=intervals, n_jobs=1, selection_optional="all",
+            sed_energy_edges=[0.6, 1.44, 3.46, 8.32, 20] * u.TeV,
+            compare_to=LogParabolaSpectralModel(alpha=3, beta=0, amplitude="1e-10 cm-2 s-1 TeV-1"),
+        )
+        full_result, t_full = timed(full.run, datasets)
+        figures, t_figures = timed(result_figures, full_result, Path(tmp))
+    reduction = bench_reduction(repeat=2)
+    return dict(
+        hand_loop_plain_fits_s=t_hand, cli_whole_analysis_s=t_cli,
+        cli_over_hand_loop=t_cli / t_hand, files_written=files,
+        plain_run_s=t_plain, test_variability_given_the_run_s=t_variability,
+        test_variability_over_plain_run=t_variability / t_plain,
+        full_run_s=t_full, figures=[path.name for path in figures], all_figures_s=t_figures,
+        reduction_over_slice_loop=reduction["ratio"], reduction_max_relative_difference=reduction["max_relative_difference"],
     )
 
 

@@ -17,7 +17,9 @@ __all__ = [
     "TimeResolvedSpectrumEstimator",
     "TimeResolvedSpectrum",
     "TimeResolvedDatasetsMaker",
+    "FluxStates",
     "as_gti",
+    "fit_flux_states",
     "register_estimators",
 ]
 
@@ -25,6 +27,8 @@ _PUBLIC = {
     "TimeResolvedSpectrumEstimator": "estimation",
     "TimeResolvedSpectrum": "result",
     "TimeResolvedDatasetsMaker": "reduction",
+    "FluxStates": "result.flux_states",
+    "fit_flux_states": "estimation.flux_states",
     "as_gti": "binning",
     "register_estimators": "registry",
 }

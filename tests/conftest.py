@@ -52,6 +52,24 @@ def flare_datasets_session(flare_intervals):
     return simulate_onoff_datasets(flare_intervals, truth, random_state=0)
 
 
+def every_step_run(datasets_session, intervals, sed_energy_edges):
+    """The estimator with every step, flux points in ``sed_energy_edges`` and a log-parabola
+    compared, and copies of the flare's datasets with a power law: what the figures, the files
+    and the report are tested on."""
+    from gammapy.modeling.models import LogParabolaSpectralModel
+    from gammapy_trs import TimeResolvedSpectrumEstimator
+
+    datasets = Datasets([d.copy(name=d.name) for d in datasets_session])
+    datasets.models = power_law_model()
+    estimator = TimeResolvedSpectrumEstimator(
+        time_intervals=intervals,
+        selection_optional="all",
+        sed_energy_edges=sed_energy_edges,
+        compare_to=LogParabolaSpectralModel(alpha=3, beta=0, amplitude="1e-10 cm-2 s-1 TeV-1"),
+    )
+    return estimator, datasets
+
+
 @pytest.fixture()
 def flare_datasets(flare_datasets_session):
     """Six 20-minute on-off spectra of a flare, with a power law as model."""

@@ -175,9 +175,14 @@ def test_run_on_simulated_data(demo_store, tmp_path, binning, n_bins):
         assert result.n_bins >= 2
     if binning["method"] == "adaptive":
         assert (result.quantity("sqrt_ts") >= 15).all()
-    names = ["time_resolved_spectrum.ecsv", "summary.png", "parameters.png", "hysteresis.png", "spectra.png"]
+    names = ["time_resolved_spectrum.ecsv", "provenance.yaml", "summary.png", "parameters.png", "hysteresis.png", "spectra.png"]
     assert [path.name for path in out.files] == names
     assert all(path.exists() for path in out.files)
+    from gammapy_trs.app.analysis import read_provenance
+
+    provenance = read_provenance(out.files[0].parent)
+    assert provenance["observations"] == "1000, 1001" and provenance["datasets"] == sum(result.quantity("n_datasets"))
+    assert TRSConfig.from_yaml(provenance["configuration"]).time_resolved.binning.method == binning["method"]
 
 
 def test_models_file_fit_range_and_overwrite(demo_store, tmp_path):

@@ -46,6 +46,9 @@ def test_demo_writes_result_and_plots(demo_output):
     for name in ("parameters.png", "hysteresis.png"):
         assert (output / name).stat().st_size > 20_000
     assert "time bins      : 16" in text and "Wrote" in text
+    # like every command, the demo replaces an earlier run's files only when asked
+    again = CliRunner().invoke(cli, ["demo", "--output", str(output)])
+    assert again.exit_code == 1 and "holds an earlier demo: use --overwrite" in again.output
 
 
 def test_demo_recovers_the_injected_flare(demo_output):

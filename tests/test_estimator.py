@@ -279,6 +279,15 @@ def test_bad_time_intervals_raise_at_construction():
         )
 
 
+def test_whole_run_datasets_are_said_to_straddle_the_bins(flare_datasets, flare_intervals):
+    """Datasets longer than the bins (whole runs passed by mistake) overlap every bin but lie
+    within none: the error says so and shows how to cut them."""
+    short = [Time([t[0], t[0] + 5 * u.min]) for t in flare_intervals]
+    with pytest.raises(ValueError, match=r"6 of the 6 datasets overlap them but straddle their edges.*"
+                       r"TimeResolvedDatasetsMaker\(makers, time_intervals\).*select_time"):
+        TimeResolvedSpectrumEstimator(time_intervals=short).run(flare_datasets)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -355,3 +364,20 @@ def test_entry_point():
         if e.name == "TimeResolvedSpectrumEstimator"
     ]
     assert entry.load() is TimeResolvedSpectrumEstimator
+
+
+@pytest.mark.parametrize("engine", ["compiled", "gammapy"])
+def test_one_progress_bar_per_stage(flare_datasets, flare_intervals, capsys, monkeypatch, engine):
+    """A run with every step shows one bar, its own: no unnamed bar, none of Gammapy's inside
+    (the "sed" step's "Energy bins", the joint fit's conditional fits)."""
+    from gammapy.utils import pbar
+
+    monkeypatch.setattr(pbar, "SHOW_PROGRESS_BAR", True)
+    capsys.readouterr()
+    TimeResolvedSpectrumEstimator(
+        time_intervals=flare_intervals[:2], selection_optional=["ts", "sed"], engine=engine,
+        sed_energy_edges=[0.6, 2, 20] * u.TeV,
+    ).run(flare_datasets)
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    started = [line.split(":")[0] for line in lines if " 0%|" in line]  # each bar's first line
+    assert started == ["Time-resolved fits"]

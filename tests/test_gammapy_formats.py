@@ -10,26 +10,18 @@ from numpy.testing import assert_allclose, assert_array_equal
 from click.testing import CliRunner
 from gammapy.datasets import Datasets
 from gammapy.estimators import FluxPoints, FluxPointsEstimator
-from gammapy.modeling.models import LogParabolaSpectralModel
 from gammapy.utils.testing import mpl_plot_check
 from gammapy_trs import TimeResolvedSpectrum, TimeResolvedSpectrumEstimator
 from gammapy_trs.app.cli import cli
-from gammapy_trs.app.report import summary_table, value_with_error
-from conftest import power_law_model
+from gammapy_trs.result.summary import summary_table, value_with_error
+from conftest import every_step_run
 
 EDGES = [0.5, 1, 2, 5, 10] * u.TeV
 
 
 @pytest.fixture(scope="module")
 def sed_result(flare_datasets_session, flare_intervals):
-    datasets = Datasets([d.copy(name=d.name) for d in flare_datasets_session])
-    datasets.models = power_law_model()
-    estimator = TimeResolvedSpectrumEstimator(
-        time_intervals=flare_intervals,
-        selection_optional="all",
-        sed_energy_edges=EDGES,
-        compare_to=LogParabolaSpectralModel(alpha=3, beta=0, amplitude="1e-10 cm-2 s-1 TeV-1"),
-    )
+    estimator, datasets = every_step_run(flare_datasets_session, flare_intervals, EDGES)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # none may reach the user on valid input
         return estimator.run(datasets), datasets
@@ -193,7 +185,7 @@ def test_plot_summary(sed_result):
 
 def test_result_figures_are_readable(sed_result, tmp_path):
     from matplotlib.figure import Figure
-    from gammapy_trs.app import figures
+    from gammapy_trs.result import figures
 
     result, _ = sed_result
     paths = figures.result_figures(result, tmp_path)
@@ -259,3 +251,38 @@ def test_cli_plot_summary_and_spectra(sed_result, tmp_path):
         assert (tmp_path / f"result_{what}.png").exists()
     again = CliRunner().invoke(cli, ["plot", str(path)])
     assert again.exit_code == 1 and "--overwrite" in again.output
+
+
+def test_flux_states_figure_is_readable(sed_result):
+    """The states' fluxes span less than a decade: the log axis still has tick labels."""
+    from gammapy_trs import fit_flux_states
+
+    result, datasets = sed_result
+    states = fit_flux_states(result.slice_by_idx(slice(1, 4)), datasets, n_states=2)  # the peak's bins
+    with mpl_plot_check():
+        fig, ax = plt.subplots()
+        states.plot("index", ax=ax)
+    low, high = ax.get_xlim()
+    assert high / low < 10
+    assert ax.get_xlabel().startswith("flux of the state 1-10 TeV [")
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.xaxis.get_ticklabels(minor=True) + ax.xaxis.get_ticklabels() if t.get_text()]
+    assert len(labels) >= 2
+    assert_readable(fig)
+
+
+@pytest.mark.parametrize("hours", [0.2, 1, 3.33, 4, 6, 24, 120, 720])
+def test_time_axis_ticks_at_any_span(hours):
+    """Three to eight clock labels whatever the span (3 h 20 min once found no tick interval)."""
+    import datetime
+    from gammapy_trs.result.plotting import format_time_axis
+
+    start = datetime.datetime(2026, 1, 1, 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        with mpl_plot_check():
+            fig, ax = plt.subplots(layout="constrained")
+            ax.plot([start, start + datetime.timedelta(hours=hours)], [0, 1])
+            format_time_axis(ax)
+            fig.canvas.draw()
+    assert 3 <= len(ax.get_xticks()) <= 8

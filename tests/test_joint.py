@@ -214,7 +214,7 @@ def test_flux_states(tmp_path):
     assert read.parameter_names == ["index", "amplitude"]
     # an energy range given as quantities: the states' fluxes in it
     wide = fit_flux_states(result, datasets, n_states=3, energy_min=0.4 * u.TeV, energy_max=20 * u.TeV)
-    assert wide.table.meta["ENERGY_RANGE"] == "0.4 TeV-20.0 TeV"
+    assert wide.table.meta["ENERGY_RANGE"] == "0.4-20 TeV"
     model = wide.models[2].spectral_model
     assert_allclose(wide.table["flux"][2], model.integral(0.4 * u.TeV, 20 * u.TeV).to_value(wide.table["flux"].unit))
 

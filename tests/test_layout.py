@@ -56,7 +56,7 @@ def test_no_matplotlib_use_in_library_code():
 
 
 def test_app_figures_keep_the_backend(tmp_path, flare_datasets, flare_intervals):
-    from gammapy_trs.app.figures import save_hysteresis_figure, save_parameters_figure
+    from gammapy_trs.result.figures import save_hysteresis_figure, save_parameters_figure
 
     backend = matplotlib.get_backend()
     result = TimeResolvedSpectrumEstimator(time_intervals=flare_intervals).run(flare_datasets)

@@ -13,32 +13,59 @@ This tutorial needs ``$GAMMAPY_DATA`` (the H.E.S.S. DL3 DR1).
 ######################################################################
 # Data and time bins
 # ------------------
-# The runs pointed within 2 degrees of the source, and 24 bins of 15 minutes.
+# Gammapy's data store: the H.E.S.S. runs pointed within 2 degrees of the
+# source. The bins are 24 intervals of 15 minutes, a list of ``Time`` pairs
+# (any list of intervals, a Gammapy ``GTI`` or a ``TimeMapAxis`` will do).
 
+import numpy as np
 import astropy.units as u
 import matplotlib.pyplot as plt
-from gammapy.modeling.models import LogParabolaSpectralModel
+from astropy.coordinates import SkyCoord
+from astropy.time import Time
+from regions import CircleSkyRegion
+from gammapy.data import DataStore
+from gammapy.datasets import SpectrumDataset
+from gammapy.makers import ReflectedRegionsBackgroundMaker, SafeMaskMaker, SpectrumDatasetMaker
+from gammapy.maps import MapAxis, RegionGeom
+from gammapy.modeling.models import LogParabolaSpectralModel, PowerLawSpectralModel, SkyModel
 from gammapy_trs import TimeResolvedDatasetsMaker, TimeResolvedSpectrumEstimator
-from gammapy_trs.samples.pks2155 import (
-    reference_dataset,
-    reference_intervals,
-    reference_makers,
-    reference_model,
-    reference_observations,
-)
 
-observations = reference_observations()
-intervals = reference_intervals()
+target = SkyCoord(329.71693826, -30.2255890, unit="deg", frame="icrs")
+data_store = DataStore.from_dir("$GAMMAPY_DATA/hess-dl3-dr1")
+selection = dict(type="sky_circle", frame="icrs", lon=target.ra, lat=target.dec, radius=2 * u.deg)
+obs_ids = data_store.obs_table.select_observations(selection)["OBS_ID"]
+observations = data_store.get_observations(obs_ids)
+
+edges = Time("2006-07-29T20:30") + np.arange(25) * 15 * u.min
+intervals = [Time([start, stop]) for start, stop in zip(edges[:-1], edges[1:])]
 print(f"{len(observations)} observations, {len(intervals)} bins")
 
 ######################################################################
-# Reduction in time slices
-# ------------------------
-# Each observation is cut at the bin edges; the IRFs and the reflected OFF
-# regions are computed once per observation, the counts once per slice.
+# Reduction in time slices, with Gammapy's makers
+# -----------------------------------------------
+# The geometry and makers are those of a Gammapy 1D analysis: a 0.11 deg ON
+# region, reconstructed energies 0.4-20 TeV, reflected OFF regions and a safe
+# energy threshold at 10% of the maximum effective area.
+# `~gammapy_trs.TimeResolvedDatasetsMaker` runs them on every time slice of
+# every observation: each observation is cut at the bin edges, its IRFs and
+# OFF regions computed once, the counts once per slice. Its products are
+# those of the makers run on ``observations.select_time(interval)`` for each
+# interval (``tests/test_reduction.py`` checks it on this night), in a
+# fraction of the time.
 
-maker = TimeResolvedDatasetsMaker(reference_makers(), intervals)
-datasets = maker.run(reference_dataset(), observations)
+geom = RegionGeom.create(
+    region=CircleSkyRegion(center=target, radius=0.11 * u.deg),
+    axes=[MapAxis.from_energy_bounds("0.4 TeV", "20 TeV", nbin=10)],
+)
+empty = SpectrumDataset.create(
+    geom=geom, energy_axis_true=MapAxis.from_energy_bounds("0.1 TeV", "40 TeV", nbin=20, name="energy_true")
+)
+makers = [
+    SpectrumDatasetMaker(containment_correction=True, selection=["counts", "exposure", "edisp"]),
+    ReflectedRegionsBackgroundMaker(),
+    SafeMaskMaker(methods=["aeff-max"], aeff_percent=10),
+]
+datasets = TimeResolvedDatasetsMaker(makers, intervals).run(empty, observations)
 print(f"{len(datasets)} on-off spectra")
 
 ######################################################################
@@ -48,7 +75,10 @@ print(f"{len(datasets)} on-off spectra")
 # upper limits where the source is faint, profile errors, flux points in four
 # energy bins, and a log-parabola in each bin to test for curvature.
 
-datasets.models = reference_model()
+datasets.models = SkyModel(
+    spectral_model=PowerLawSpectralModel(index=3, amplitude="2e-11 cm-2 s-1 TeV-1", reference="1 TeV"),
+    name="pks2155",
+)
 estimator = TimeResolvedSpectrumEstimator(
     time_intervals=intervals,
     source="pks2155",

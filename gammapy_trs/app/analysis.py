@@ -7,7 +7,7 @@ from pathlib import Path
 from ..estimation.flux_states import fit_flux_states
 from ..utils.parameters import NORM_NAMES
 from .config import ConfigError
-from .figures import result_figures, save_flux_states_figure
+from ..result.figures import result_figures, save_flux_states_figure
 from .build import (
     apply_fit_range,
     flux_state_options,
@@ -22,13 +22,25 @@ from .build import (
     source_name,
 )
 
-__all__ = ["run_analysis", "make_datasets", "AnalysisOutput", "output_folder", "result_path", "RESULT_NAME"]
+__all__ = [
+    "AnalysisOutput",
+    "PROVENANCE_NAME",
+    "RESULT_NAME",
+    "make_datasets",
+    "output_folder",
+    "read_provenance",
+    "result_path",
+    "run_analysis",
+]
 
 log = logging.getLogger(__name__)
 
 RESULT_NAME = "time_resolved_spectrum"
 SUFFIXES = {"fits": ".fits", "ecsv": ".ecsv", "lightcurve": "_lightcurve.fits"}
 
+
+PROVENANCE_NAME = "provenance.yaml"
+"""File of the run's provenance in the output folder (what ``gammapy-trs report`` shows)."""
 
 CHECKPOINT = "checkpoint"
 """Folder of the checkpoint in the output folder, removed once the result is written."""
@@ -140,6 +152,7 @@ def run_analysis(config, resume=False, output=None, overwrite=False):
     path = result_path(config, output)
     result.write(path, format=config.time_resolved.output.format, overwrite=True)
     out.files.append(path)
+    out.files.append(_write_provenance(config, datasets, folder))
     shutil.rmtree(checkpoint)
     plots = config.time_resolved.output.plots
     if est.flux_states is not None:
@@ -147,6 +160,34 @@ def run_analysis(config, resume=False, output=None, overwrite=False):
     if plots:
         out.files.extend(result_figures(result, folder))
     return out
+
+
+def _write_provenance(config, datasets, folder):
+    """What the result was made from (data store, observations, configuration, time), as YAML."""
+    from datetime import datetime, timezone
+    import yaml
+    from ..utils.files import atomic_write
+
+    obs_ids = sorted({name.rsplit("-", 1)[0] for name in datasets.names})
+    provenance = {
+        "run finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "data store": str(config.observations.datastore),
+        "observations": ", ".join(obs_ids),
+        "datasets": len(datasets),
+        "configuration": config.to_yaml(),
+    }
+    path = folder / PROVENANCE_NAME
+    text = yaml.safe_dump(provenance, sort_keys=False, allow_unicode=True)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return path
+
+
+def read_provenance(folder):
+    """The provenance a run wrote into a folder (`PROVENANCE_NAME`), a dict, or None."""
+    import yaml
+
+    path = Path(folder) / PROVENANCE_NAME
+    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def _variability_test(estimator, datasets, result, parameters):

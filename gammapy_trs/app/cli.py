@@ -36,7 +36,7 @@ def _show_progress(show):
 
 
 def _echo_result(result, files):
-    from .report import summary_table
+    from ..result.summary import summary_table
 
     click.echo(str(result))
     click.echo("\n".join(summary_table(result).pformat(max_lines=-1, max_width=-1)))
@@ -52,17 +52,20 @@ def _echo_result(result, files):
     help="Output folder.",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
-def demo(output, progress):
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
+def demo(output, progress, overwrite):
     """Simulate a flare (no data needed), reduce it in time slices and fit each bin.
 
     Writes the DL3 data set and its truth (data/), the result
     (time_resolved_spectrum.fits) and two plots (parameters.png,
     hysteresis.png), and prints the table of the bins.
     """
+    if (output / "time_resolved_spectrum.fits").exists() and not overwrite:
+        raise click.ClickException(f"{output} holds an earlier demo: use --overwrite to replace it, or another --output.")
     _show_progress(progress)
     from .demo import run_demo
 
-    result = run_demo(output)
+    result = run_demo(output, overwrite=True)
     files = [output / "time_resolved_spectrum.fits", output / "parameters.png", output / "hysteresis.png"]
     _echo_result(result, files + [output / "data"])
 
@@ -158,7 +161,7 @@ def plot(result, parameter, output, overwrite):
     """Plot a written result (FITS or ECSV): one of its figures, or a quantity against time."""
     from matplotlib.figure import Figure
     from ..result import TimeResolvedSpectrum
-    from .figures import figure_names, save_figure
+    from ..result.figures import figure_names, save_figure
 
     spectrum = TimeResolvedSpectrum.read(result)
     figures = figure_names(spectrum)
@@ -175,6 +178,35 @@ def plot(result, parameter, output, overwrite):
         fig = Figure(figsize=(8, 4.5), layout="constrained")
         spectrum.plot(parameter, ax=fig.subplots())
         fig.savefig(output, dpi=100)
+    click.echo(f"Wrote {output}")
+
+
+@cli.command("report")
+@click.argument("result", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="HTML file. Default is report.html beside RESULT.",
+)
+@click.option("--title", default=None, help="Title of the page. Default names the source.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing file.")
+def report(result, output, title, overwrite):
+    """Write one self-contained HTML page of a written result, to share: its figures, the table
+    of the bins, the tests, and the provenance (the run's provenance.yaml and flux_states.ecsv
+    beside RESULT are included where they exist)."""
+    from ..result import TimeResolvedSpectrum
+    from ..result.flux_states import FluxStates
+    from .analysis import read_provenance
+
+    output = output or result.with_name("report.html")
+    if output.exists() and not overwrite:
+        raise click.ClickException(f"{output} exists: use --overwrite to replace it.")
+    spectrum = TimeResolvedSpectrum.read(result)
+    provenance = {"result file": str(result.resolve()), **(read_provenance(result.parent) or {})}
+    states_file = result.with_name("flux_states.ecsv")
+    states = FluxStates.read(states_file) if states_file.is_file() else None
+    spectrum.to_html(output, overwrite=True, title=title, provenance=provenance, flux_states=states)
     click.echo(f"Wrote {output}")
 
 

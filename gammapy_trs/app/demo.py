@@ -12,7 +12,7 @@ from ..estimation import TimeResolvedSpectrumEstimator
 from ..reduction import TimeResolvedDatasetsMaker
 from ..samples.demo_data import DEMO_SOURCE, simulate_demo_data_store
 from ..samples.spectrum_setup import empty_spectrum_dataset, on_region, reflected_region_makers
-from .figures import save_hysteresis_figure, save_parameters_figure
+from ..result.figures import save_hysteresis_figure, save_parameters_figure
 
 __all__ = ["run_demo", "plot_demo"]
 

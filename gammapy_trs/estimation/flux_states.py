@@ -10,6 +10,7 @@ from gammapy.datasets import Datasets
 from ..engine import integral_fluxes, select_engine
 from ..result.flux_states import FluxStates
 from ..result.lightcurve import bin_fluxes
+from ..result.plotting import energy_range_text
 from ..utils.numerics import optimiser_numerics
 from ..utils.parameters import SourceParameters
 from ..utils.units import FLUX_UNIT
@@ -199,6 +200,6 @@ def fit_flux_states(
         )
         models.append(model)
     table = Table(rows=rows)
-    table.meta.update(METHOD=method, ENERGY_RANGE=f"{energy_min}-{energy_max}", SOURCE=source)
+    table.meta.update(METHOD=method, ENERGY_RANGE=energy_range_text(energy_min, energy_max), SOURCE=source)
     names = list(SourceParameters.from_model(datasets.models[source]).names)
     return FluxStates(table, models, names)

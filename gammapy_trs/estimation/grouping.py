@@ -6,7 +6,6 @@ import astropy.units as u
 from astropy.time import Time
 from gammapy.data import GTI
 from gammapy.datasets import Datasets
-from gammapy.utils.pbar import progress_bar
 from ..binning.intervals import as_gti
 
 __all__ = ["datasets_gti", "group_datasets"]
@@ -74,7 +73,7 @@ def group_datasets(datasets, gti, atol):
     bin_stops = (gti.time_stop - ref).to_value(u.s)
 
     intervals, groups, used = [], [], np.zeros(len(datasets), dtype=bool)
-    for idx in progress_bar(range(len(bin_starts)), desc="Time bins selection"):
+    for idx in range(len(bin_starts)):  # on arrays: no progress bar needed at any number of bins
         # a dataset of no duration on a bin edge lies within both bins: it goes to the first
         inside = (starts >= bin_starts[idx] - atol) & (stops <= bin_stops[idx] + atol) & ~used
         t_min, t_max = gti.time_start[idx], gti.time_stop[idx]
@@ -85,14 +84,25 @@ def group_datasets(datasets, gti, atol):
         intervals.append((t_min, t_max))
         groups.append(Datasets([datasets[int(i)] for i in np.flatnonzero(inside)]))
 
+    overlapping = (starts[:, None] < bin_stops) & (stops[:, None] > bin_starts)
     if not groups:
+        span = (
+            f"the datasets span {(ref + starts.min() * u.s).isot} - {(ref + stops.max() * u.s).isot}"
+        )
+        if overlapping.any():
+            raise ValueError(
+                f"No dataset lies within any of the {len(gti.table)} time intervals "
+                f"({gti.time_start[0].isot} - {gti.time_stop[-1].isot}): {int(overlapping.any(axis=1).sum())} "
+                f"of the {len(datasets)} datasets overlap them but straddle their edges ({span}), as "
+                "datasets of whole observations do. Make one dataset per observation and time bin: "
+                "gammapy_trs.TimeResolvedDatasetsMaker(makers, time_intervals).run(dataset, observations), "
+                "or reduce observations.select_time(interval) for each interval."
+            )
         raise ValueError(
             f"No dataset lies within any of the {len(gti.table)} time intervals "
-            f"({gti.time_start[0].isot} - {gti.time_stop[-1].isot}); the datasets span "
-            f"{(ref + starts.min() * u.s).isot} - {(ref + stops.max() * u.s).isot}."
+            f"({gti.time_start[0].isot} - {gti.time_stop[-1].isot}); {span}."
         )
 
-    overlapping = (starts[:, None] < bin_stops) & (stops[:, None] > bin_starts)
     for i in map(int, np.flatnonzero(~used & overlapping.any(axis=1))):
         log.warning(
             f"Dataset {datasets[i].name!r} ({(ref + starts[i] * u.s).isot} - "

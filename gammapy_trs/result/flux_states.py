@@ -34,6 +34,16 @@ class FluxStates:
     def __len__(self):
         return len(self.table)
 
+    def to_table(self):
+        """The states as a table (a copy of `table`), as every result-like object of Gammapy gives.
+
+        Returns
+        -------
+        table : `~astropy.table.Table`
+            One row per state.
+        """
+        return self.table.copy()
+
     def bins(self, state):
         """Indices of the time bins of a state, a list of int."""
         text = str(self.table["bins"][state])
@@ -57,7 +67,7 @@ class FluxStates:
             Axes.
         """
         import matplotlib.pyplot as plt
-        from matplotlib.ticker import NullFormatter
+        from .plotting import UNIT_STRING_FORMAT, readable_log_axis
 
         if parameter not in self.parameter_names:
             raise ValueError(f"{parameter!r} is not a fitted parameter: {self.parameter_names}")
@@ -71,11 +81,11 @@ class FluxStates:
         for x, y, state in zip(flux, table[parameter], table["state"]):
             ax.annotate(str(state), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
         band = table.meta.get("ENERGY_RANGE", "")
-        ax.set_xlabel(f"Flux of the state {band} [{FLUX_UNIT.to_string('latex_inline')}]")
+        ax.set_xlabel(f"flux of the state {band} [{FLUX_UNIT.to_string(UNIT_STRING_FORMAT)}]".replace("  ", " "))
         unit = table[parameter].unit
         ax.set_ylabel(parameter if unit is None or unit == u.one else f"{parameter} [{unit}]")
         ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log axis overlap
+        readable_log_axis(ax, "x")  # tick labels where the fluxes span less than a decade
         return ax
 
     def write(self, filename, overwrite=False):

@@ -145,7 +145,7 @@ def format_time_axis(ax, time_axis=None):
     """
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
-    locator = AutoDateLocator(maxticks=8)
+    locator = AutoDateLocator(minticks=3, maxticks=8)  # both: with maxticks alone some spans find no interval
     formatter = ConciseDateFormatter(locator)
     formatter.offset_formats = [""] * 6  # the date is in the axis label
     formatter.zero_formats[3] = "%H:%M"  # midnight among hours is 00:00, not the day

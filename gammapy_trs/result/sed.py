@@ -209,6 +209,8 @@ def plot_spectra(spectrum, fig=None, bins=None, sed_type="e2dnde", energy_bounds
     axes : `~numpy.ndarray` of `~matplotlib.axes.Axes`
         One axes per bin drawn.
     """
+    from matplotlib.ticker import NullLocator
+
     sed = spectrum.products.get(SED_PRODUCT)
     bins = _bins_to_draw(spectrum, bins)
     ncols = ncols or int(np.ceil(np.sqrt(len(bins))))
@@ -216,17 +218,22 @@ def plot_spectra(spectrum, fig=None, bins=None, sed_type="e2dnde", energy_bounds
     if fig is None:
         import matplotlib.pyplot as plt
 
-        fig = plt.figure(figsize=(2.3 * ncols + 1, 1.9 * nrows + 1), layout="constrained")
-    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+        fig = plt.figure(figsize=(2.3 * ncols + 1, 1.9 * nrows + 1))
+    fig.set_layout_engine("none")  # fixed margins: a constrained layout of 30 log axes takes seconds
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False, gridspec_kw=_margins(fig)).ravel()
     energy = np.geomspace(*_energy_bounds(sed, energy_bounds).to_value("TeV"), 40) * u.TeV
     axis = spectrum.time_axis
     drawn = []
     for ax, idx in zip(axes, bins):
         drawn.extend(_draw_bin(ax, spectrum, idx, sed, energy, sed_type, band))
-        ax.set_title(f"{_clock(axis.time_min[idx])}-{_clock(axis.time_max[idx])}", fontsize=8, pad=2)
+        # a title at a fixed height: matplotlib's placement above the axis' labels takes seconds
+        ax.set_title(f"{_clock(axis.time_min[idx])}-{_clock(axis.time_max[idx])}", fontsize=8, pad=2, y=1.0)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.tick_params(labelsize=7)
+    for ax in axes[:1]:  # shared by all panels: the decades only, minor ticks would crowd a small panel
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_minor_locator(NullLocator())
     for ax in axes[len(bins):]:
         ax.set_visible(False)
         axes[len(bins) - ncols].xaxis.set_tick_params(labelbottom=True)  # the panel above an empty one
@@ -239,6 +246,16 @@ def plot_spectra(spectrum, fig=None, bins=None, sed_type="e2dnde", energy_bounds
     fig.supylabel(f"{name} [{unit}]", fontsize=9)
     fig.suptitle(f"{spectrum.meta.get('source', '')}: {time_axis_label(axis)}", fontsize=9)
     return axes[: len(bins)]
+
+
+def _margins(fig):
+    """The small multiples' grid in fixed margins (inches) around the panels: the tick labels
+    and the figure's labels of the outer panels only (the panels share their axes)."""
+    width, height = fig.get_size_inches()
+    return dict(
+        left=0.85 / width, right=1 - 0.15 / width, bottom=0.6 / height, top=1 - 0.55 / height,
+        wspace=0.08, hspace=0.32,
+    )
 
 
 def _hatch_limits(ax, start, stop, edges, limits):

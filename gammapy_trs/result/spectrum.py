@@ -594,5 +594,35 @@ class TimeResolvedSpectrum:
             text += f" (stacked: {row['value_stacked']:.4g} +- {row['error_stacked']:.2g})"
         return text
 
+    def to_html(self, filename=None, overwrite=False, **kwargs):
+        """One self-contained HTML page of the result, to share: the figures (embedded), the
+        bins' table, the tests of variability and the provenance (`~gammapy_trs.result.html`).
+
+        Parameters
+        ----------
+        filename : str or `~pathlib.Path`, optional
+            File to write (atomically). Default is None: the page is only returned.
+        overwrite : bool, optional
+            Overwrite an existing file. Default is False.
+        **kwargs : dict
+            ``title``, ``provenance`` and ``flux_states``, passed to
+            `~gammapy_trs.result.html.report_html`.
+
+        Returns
+        -------
+        text : str
+            The page.
+        """
+        from pathlib import Path
+        from ..utils.files import atomic_write
+        from .html import report_html
+
+        if filename is not None and Path(filename).exists() and not overwrite:
+            raise OSError(f"{filename} exists: use overwrite=True to replace it.")
+        text = report_html(self, **kwargs)
+        if filename is not None:
+            atomic_write(filename, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        return text
+
     def _repr_html_(self):
         return f"<pre>{html.escape(str(self))}</pre>" + self.to_table()._repr_html_()

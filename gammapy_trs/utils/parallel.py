@@ -75,16 +75,20 @@ def progress(iterable, desc=""):
     iterable : iterable
         Items.
     desc : str, optional
-        Label of the bar. Default is "".
+        Label of the bar; None for no bar (Gammapy's bars are silenced all the same).
+        Default is "".
 
     Yields
     ------
     item : object
         Each item.
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        bar = pbar.progress_bar(iterable, desc=desc)
+    if desc is None:  # no bar of its own: a stage's bar around it counts
+        bar = iterable
+    else:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            bar = pbar.progress_bar(iterable, desc=desc)
     for item in bar:
         with quiet_progress():
             yield item
@@ -149,7 +153,7 @@ class Runner:
             n_jobs = min(n_jobs, n_tasks)
         return max(int(n_jobs), 1)
 
-    def run(self, function, tasks, on_result=None, desc=""):
+    def run(self, function, tasks, on_result=None, desc=None):
         """Run ``function(task)`` for each task.
 
         Parameters
@@ -162,7 +166,7 @@ class Runner:
             Called as ``on_result(index, result)`` in this process as each task
             finishes. Default is None.
         desc : str, optional
-            Label of the progress bar. Default is "".
+            Label of the progress bar, one per stage of a run. Default is None: no bar.
 
         Returns
         -------
@@ -187,7 +191,7 @@ class Runner:
                 done(index, function(tasks[index]))
             return results
         backend = self.parallel_backend
-        log.info(f"Using {n_jobs} processes ({backend.value}) to compute {desc}")
+        log.info(f"Using {n_jobs} processes ({backend.value}) to compute {desc or 'the tasks'}")
         if backend == parallel.ParallelBackendEnum.ray:
             _run_ray(function, tasks, n_jobs, done, desc)
         else:

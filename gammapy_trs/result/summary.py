@@ -34,7 +34,7 @@ def value_with_error(value, error=None, digits=2):
 
     Examples
     --------
-    >>> from gammapy_trs.app.report import value_with_error
+    >>> from gammapy_trs.result.summary import value_with_error
     >>> value_with_error(4.00871, 0.35321)
     '4.01 ± 0.35'
     >>> value_with_error(1.0219e-10, 1.292e-11)

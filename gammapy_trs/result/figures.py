@@ -1,4 +1,4 @@
-"""The figures the command line, the demo and the report write, made without pyplot.
+"""The figures of a result (the command line, the demo and the report write them), made without pyplot.
 
 Figures are `matplotlib.figure.Figure` objects saved directly, so that no
 backend is selected or switched: a notebook that calls these functions keeps
@@ -9,8 +9,8 @@ its own. `result_figures` makes every figure of a result that applies to it
 from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
-from ..result.plotting import summary_quantities
-from ..result.sed import SED_PRODUCT, SPECTRA_PANELS
+from .plotting import summary_quantities
+from .sed import SED_PRODUCT, SPECTRA_PANELS
 from ..utils.parameters import NORM_NAMES
 
 __all__ = [
@@ -30,8 +30,9 @@ DPI = 100
 
 
 def _save(fig, path, dpi=DPI):
-    path = Path(path)
-    fig.savefig(path, dpi=dpi)
+    """Save a figure as PNG to a file, or to an open binary file object (as the report does)."""
+    path = path if hasattr(path, "write") else Path(path)
+    fig.savefig(path, dpi=dpi, format="png")
     return path
 
 
@@ -172,7 +173,7 @@ def save_spectra_figure(result, path, dpi=DPI):
     n_panels = min(result.n_bins, SPECTRA_PANELS)
     ncols = int(np.ceil(np.sqrt(n_panels)))
     nrows = int(np.ceil(n_panels / ncols))
-    fig = Figure(figsize=(2.3 * ncols + 1, 1.9 * nrows + 1), layout="constrained")
+    fig = Figure(figsize=(2.3 * ncols + 1, 1.9 * nrows + 1))
     result.plot_spectra(fig=fig, ncols=ncols)
     return _save(fig, path, dpi)
 
