@@ -286,3 +286,15 @@ def test_time_axis_ticks_at_any_span(hours):
             format_time_axis(ax)
             fig.canvas.draw()
     assert 3 <= len(ax.get_xticks()) <= 8
+
+
+def test_sed_geom_has_the_on_region(sed_result, tmp_path):
+    """The flux points are those of the ON region (the meta's ``region``), after a round trip too."""
+    result, datasets = sed_result
+    on = datasets[0].counts.geom.region
+    path = tmp_path / "result.fits"
+    result.write(path)
+    for region in (result.to_sed().geom.region, TimeResolvedSpectrum.read(path).to_sed().geom.region):
+        assert type(region) is type(on)
+        assert region.center.separation(on.center).to_value("deg") < 1e-7
+        assert_allclose(region.radius.to_value("deg"), on.radius.to_value("deg"), rtol=1e-7)

@@ -11,6 +11,7 @@ from ..binning.intervals import as_gti
 from ..engine import ENGINE_CHOICES, FitEngine, select_engine
 from ..result import TimeResolvedSpectrum
 from ..result.quantities import CORE_QUANTITIES, parameter_quantities
+from ..result.meta import source_region_text
 from ..utils.parallel import Runner, WorkerLostError
 from ..utils.parameters import SourceParameters
 from ..utils.signals import sigterm_as_interrupt
@@ -298,6 +299,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         checkpoint = self._checkpoint(datasets, intervals, engine)
         meta = dict(
             source=source_model.name,
+            region=source_region_text(groups[0][0], source_model),
             n_dropped=len(gti.table) - len(intervals),
             estimator=self.tag,
             engine=engine.name,

@@ -10,6 +10,7 @@ from gammapy.maps.axes import UNIT_STRING_FORMAT
 from ..engine import dnde_band
 from ..utils.units import DNDE_UNIT, EFLUX_UNIT
 from .lightcurve import counts_map
+from .meta import region_from_text
 from .plotting import format_time_axis, time_axis_label
 
 __all__ = ["SED_PRODUCT", "SPECTRA_PANELS", "plot_sed_map", "plot_spectra", "sed_table", "to_sed"]
@@ -93,7 +94,8 @@ def to_sed(spectrum):
     energy_axis = MapAxis.from_energy_edges(
         np.append(sed["e_min"].quantity[0], sed["e_max"].quantity[0, -1])
     )
-    geom = RegionGeom.create(region=None, axes=[energy_axis, spectrum.time_axis])
+    region = region_from_text(spectrum.meta.get("region", ""))
+    geom = RegionGeom.create(region=region, axes=[energy_axis, spectrum.time_axis])
 
     def as_map(name):
         column = sed[name]
