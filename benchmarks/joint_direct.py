@@ -193,6 +193,17 @@ def main():
             ),
             flush=True,
         )
+        # where both converged: the flares whose errors agree within 5%, and the worst value there
+        agree = [r for r in both if 0.95 <= r["error_min"] and r["error_max"] <= 1.05]
+        worst_agree = max((r["value"] for r in agree), default=np.nan)
+        print(
+            f"  both converged: {len(both)}; errors within 5% of the direct fit's in {len(agree)}, their worst "
+            f"value difference {worst_agree:.4f} sigma; in the other {len(both) - len(agree)} the direct fit's "
+            f"errors differ (error ratios {min((r['error_min'] for r in both), default=np.nan):.3g} to "
+            f"{max((r['error_max'] for r in both), default=np.nan):.3g}) at statistics within "
+            f"{max((abs(r['stat']) for r in both), default=np.nan):.1e}",
+            flush=True,
+        )
         for seed, r in enumerate(results):
             if not r["success"]:
                 print(

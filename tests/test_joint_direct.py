@@ -83,6 +83,47 @@ def test_three_shared_parameters_on_a_simulated_flare():
     )
 
 
+# Gammapy's direct joint fit of the flare below (benchmarks/joint_direct.py, seed 12): value, error
+DIRECT_SEED_12 = dict(
+    index=(1.9824208186677632, 0.05690424143215515),
+    lambda_=(0.5044943856986793, 0.0702324316332984),
+    alpha=(1.0050415755130075, 0.07223870683326097),
+)
+DIRECT_SEED_12_STAT = 48.47045916969892
+
+
+def test_a_shared_fit_stuck_at_the_stacked_values_starts_again_from_the_model():
+    """The bins stacked fit a cut-off at zero (lambda_ 9e-16 +- 7e-18, a degenerate corner): the
+    shared fit from there does not converge; from the model's own start values
+    it finds the direct fit's minimum."""
+    rng = np.random.RandomState(12)
+    amplitudes = 10 ** rng.uniform(-8.3, -7.7, 6)
+    truth = [
+        ExpCutoffPowerLawSpectralModel(index=2.0, lambda_="0.5 TeV-1", amplitude=a * AMPLITUDE_UNIT) for a in amplitudes
+    ]
+    intervals = make_intervals(6)
+    datasets = simulate_onoff_datasets(intervals, truth, random_state=12)
+    model = cutoff(alpha_free=True)
+    model.spectral_model.alpha.value, model.spectral_model.lambda_.value = 1.2, 0.4
+    model.spectral_model.amplitude.value = 3e-11
+    datasets.models = model
+    logging.disable(logging.WARNING)
+    try:
+        result = TimeResolvedSpectrumEstimator(
+            time_intervals=intervals, shared_parameters=["index", "lambda_", "alpha"]
+        ).run(datasets)
+    finally:
+        logging.disable(logging.NOTSET)
+    table = result.shared_parameters
+    assert table["value_stacked"][1] < 1e-10  # the stacked fit's corner
+    assert result.meta["shared_success"]
+    for row in table:
+        value, error = DIRECT_SEED_12[row["name"]]
+        assert abs(row["value"] - value) < 0.05 * error, row["name"]
+        assert abs(row["error"] / error - 1) < 0.05, row["name"]
+    assert result.meta["stat_joint"] < DIRECT_SEED_12_STAT + 0.01
+
+
 @requires_data()
 def test_shared_parameters_on_the_hess_crab_runs():
     """The four H.E.S.S. DR1 Crab runs cut into twelve bins."""
