@@ -80,8 +80,9 @@ class FluxStates:
         ax.errorbar(flux, table[parameter], xerr=np.clip(xerr, 0, None), yerr=table[f"{parameter}_err"], **kwargs)
         for x, y, state in zip(flux, table[parameter], table["state"]):
             ax.annotate(str(state), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
-        band = table.meta.get("ENERGY_RANGE", "")
-        ax.set_xlabel(f"flux of the state {band} [{FLUX_UNIT.to_string(UNIT_STRING_FORMAT)}]".replace("  ", " "))
+        band = table.meta.get("ENERGY_RANGE")
+        name = f"flux of the state {band}" if band else "flux of the state"
+        ax.set_xlabel(f"{name} [{FLUX_UNIT.to_string(UNIT_STRING_FORMAT)}]")
         unit = table[parameter].unit
         ax.set_ylabel(parameter if unit is None or unit == u.one else f"{parameter} [{unit}]")
         ax.set_xscale("log")

@@ -233,9 +233,9 @@ def plot_spectra(spectrum, fig=None, bins=None, sed_type="e2dnde", energy_bounds
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.tick_params(labelsize=7)
-    for ax in axes[:1]:  # shared by all panels: the decades only, minor ticks would crowd a small panel
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.yaxis.set_minor_locator(NullLocator())
+    # the locators are shared by all panels: the decades only, minor ticks would crowd a small panel
+    axes[0].xaxis.set_minor_locator(NullLocator())
+    axes[0].yaxis.set_minor_locator(NullLocator())
     for ax in axes[len(bins):]:
         ax.set_visible(False)
         axes[len(bins) - ncols].xaxis.set_tick_params(labelbottom=True)  # the panel above an empty one
