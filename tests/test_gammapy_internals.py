@@ -7,6 +7,7 @@ see `gammapy_trs.utils.gammapy_internals.INTERNALS` and the developer guide.
 import inspect
 import astropy.units as u
 import pytest
+from numpy.testing import assert_allclose
 import gammapy
 from gammapy.data import GTI, EventList, FixedPointingInfo, Observation, observatory_locations
 from gammapy.datasets import Datasets
@@ -51,6 +52,20 @@ def test_evaluator_norm_index_and_update(onoff):
     assert evaluator.contributes
     assert isinstance(evaluator.use_cache, bool)
     assert internals.evaluator_norm_index(evaluator) == evaluator.model.parameters.names.index("amplitude")
+
+
+def test_update_reads_the_mask_only_in_the_local_mode(onoff):
+    # update_evaluator gives no mask image to an evaluator in the "global" mode (a spectral model)
+    expected = onoff.npred_signal().data.copy()
+    evaluator = onoff.evaluators["source"]
+    assert evaluator.evaluation_mode == "global"
+    evaluator.update(onoff.exposure, onoff.psf, onoff.edisp, internals.dataset_geom(onoff), None)
+    assert evaluator.contributes
+    assert_allclose(onoff.npred_signal().data, expected, rtol=1e-12)
+    assert "mask" in inspect.getsource(type(evaluator).update).split('if self.evaluation_mode == "local":')[1]
+    assert "mask" not in inspect.getsource(type(evaluator).update).split("# lookup edisp")[1].split(
+        'if self.evaluation_mode == "local":'
+    )[0]
 
 
 def test_dataset_geom_and_rename(onoff):

@@ -1,5 +1,6 @@
 """The joint likelihood across bins: shared parameters, likelihood-ratio tests, flux states."""
 
+import pickle
 import numpy as np
 import pytest
 import astropy.units as u
@@ -9,6 +10,8 @@ from gammapy.modeling import Fit
 from gammapy.modeling.models import PowerLawSpectralModel
 from gammapy.utils.testing import mpl_plot_check
 from gammapy_trs import TimeResolvedSpectrum, TimeResolvedSpectrumEstimator
+from gammapy_trs.engine import CompiledEngine, GammapyEngine
+from gammapy_trs.estimation.shared import start_from_bins
 from gammapy_trs.estimation.flux_states import fit_flux_states, group_by_flux
 from gammapy_trs.result.flux_states import FluxStates
 from gammapy_trs.samples.simulate import simulate_onoff_datasets
@@ -172,6 +175,52 @@ def test_one_spectrum_for_the_whole_period(constant):
     test = TimeResolvedSpectrumEstimator(time_intervals=INTERVALS).test_variability(constant, "all")
     assert test["dof"] == 10 and test["n_bins"] == 6
     assert_allclose(test["ts"], test["null"].quantity("stat").sum() - test["alternative"].quantity("stat").sum())
+
+
+@pytest.mark.parametrize("start", [None, (3e-10,)])
+def test_compiled_conditional_fits_equal_gammapys(constant, start):
+    """The conditional fits of the joint likelihood on one compiled statistic per bin (analytic
+    gradient by the shared parameter) equal Gammapy's fits with differenced gradients."""
+    group = Datasets([constant[2]])
+    index = group.models["source"].parameters.names.index("index")
+    points, deltas = ((2.8,), (3.0,), (3.3,)), (1e-4,)
+    gammapy = GammapyEngine().tightened(0.01).conditional_minima(group, "source", (index,), points, start, deltas)
+    engine = CompiledEngine().tightened(0.01)
+    compiled = engine.conditional_minima(group, "source", (index,), points, start, deltas)
+    for (ok_g, stat_g, values_g, grad_g), (ok_c, stat_c, values_c, grad_c) in zip(gammapy, compiled):
+        assert ok_g and ok_c
+        assert_allclose(stat_c, stat_g, atol=1e-4)
+        assert_allclose(values_c, values_g, rtol=1e-3)
+        assert_allclose(grad_c, grad_g, rtol=2e-3)
+    # the copies serve the next call; an engine sent to another process leaves them behind
+    assert engine.conditional_minima(group, "source", (index,), points, start, deltas) == compiled
+    sent = pickle.loads(pickle.dumps(engine))
+    assert_allclose(sent.conditional_minima(group, "source", (index,), points, start, deltas)[1][1], compiled[1][1])
+    # the bin's own model is not changed
+    assert group.models["source"].spectral_model.index.value == 3.0
+    assert not group.models["source"].spectral_model.index.frozen
+
+
+def test_variability_null_starts_from_the_bins(constant):
+    """Given the run with the parameter free, the null hypothesis' fit starts from the bins'
+    weighted mean (no stacked fit) and reaches the same joint likelihood."""
+    estimator = TimeResolvedSpectrumEstimator(time_intervals=INTERVALS)
+    free = estimator.run(constant)
+    value, error = free.quantity("index").value, free.quantity("index_err").value
+    weights = error**-2
+    start = start_from_bins(free, ["index"])
+    assert_allclose(start[0], [np.sum(weights * value) / np.sum(weights)], rtol=1e-12)
+    assert_allclose(start[1], [np.sum(weights) ** -0.5], rtol=1e-12)
+    test = estimator.test_variability(constant, ["index"], alternative=free)
+    null = test["null"].shared_parameters
+    assert np.isnan(null["value_stacked"][0]) and np.isnan(null["error_stacked"][0])
+    stacked_start = TimeResolvedSpectrumEstimator(
+        time_intervals=INTERVALS, shared_parameters=["index"], selection_optional=None
+    ).run(constant)
+    reference = stacked_start.shared_parameters
+    assert_allclose(null["value"][0], reference["value"][0], atol=0.01 * reference["error"][0])
+    assert_allclose(null["error"][0], reference["error"][0], rtol=0.01)
+    assert_allclose(test["null"].quantity("stat").sum(), stacked_start.quantity("stat").sum(), atol=1e-3)
 
 
 def test_shared_fit_in_parallel_equals_serial(constant, shared_result):

@@ -20,6 +20,7 @@ level and Brent's method on the profile (`profile_crossing`).
 
 import copy
 import logging
+import weakref
 import numpy as np
 from gammapy.datasets import Datasets
 from gammapy.estimators import FluxPointsEstimator
@@ -29,6 +30,7 @@ from ..utils.numerics import bracket_root, optimiser_numerics
 from .points import flux_points_arrays
 
 __all__ = [
+    "ConditionalFits",
     "FitEngine",
     "copy_models",
     "fit_options",
@@ -333,6 +335,57 @@ class FitEngine:
         """Total statistic of the datasets (likelihood, priors and penalties), a float."""
         return float(datasets.stat_sum())
 
+    def conditional_minima(self, datasets, source, indices, points, start, deltas):
+        """A bin's fits with shared parameters fixed at each point, and the gradient there.
+
+        At each point the bin's other free parameters are fitted from
+        ``start``; the derivatives of the statistic at that minimum by the
+        shared parameters, the others held there, are those of the bin's best
+        statistic (the envelope theorem), for a joint fit of the shared
+        parameters over the bins (`~gammapy_trs.estimation.joint`). The copies
+        of a bin (`ConditionalFits`, made by `conditional_fits`) serve every
+        call of this engine in one process.
+
+        Parameters
+        ----------
+        datasets : `~gammapy.datasets.Datasets`
+            The bin's datasets with their models (not changed).
+        source : str
+            Name of the source model.
+        indices : tuple of int
+            Indices of the shared parameters in the source's parameters.
+        points : tuple of tuple of float
+            Values of the shared parameters at each point.
+        start : tuple of float or None
+            Start values of the other free parameters (NaN or None: the
+            model's), in the order of ``free_parameters`` of the models.
+        deltas : tuple of float
+            Steps of central differences by each shared parameter, where the
+            gradient is not analytic.
+
+        Returns
+        -------
+        minima : list of tuple
+            At each point ``(success, stat, values, gradient)``: ``values`` the
+            best values of the other free parameters (None where the fit
+            failed), ``gradient`` the derivatives by the shared parameters.
+        """
+        cache = self.__dict__.setdefault("_conditional", weakref.WeakKeyDictionary())
+        fits = cache.setdefault(datasets, {})
+        key = (source, tuple(indices))
+        if key not in fits:
+            fits[key] = self.conditional_fits(datasets, source, indices)
+        return fits[key].minima(points, start, deltas)
+
+    def conditional_fits(self, datasets, source, indices):
+        """The copies of a bin for its fits with the shared parameters fixed (`ConditionalFits`)."""
+        return ConditionalFits(self, datasets, source, indices)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_conditional", None)  # copies made in this process, not sent to another
+        return state
+
     def counts_summary(self, datasets, source):
         """Counts, excess, predicted counts and predicted source counts of a bin, summed in the masks.
 
@@ -421,6 +474,72 @@ class FitEngine:
     def _fit(self):
         """The `~gammapy.modeling.Fit` that runs the engine's fits."""
         return self.fit
+
+
+class ConditionalFits:
+    """A bin's copies with the shared parameters frozen, and its fits at points of them.
+
+    Parameters
+    ----------
+    engine : `FitEngine`
+        Engine.
+    datasets : `~gammapy.datasets.Datasets`
+        The bin's datasets with their models (not changed: copied).
+    source : str
+        Name of the source model.
+    indices : tuple of int
+        Indices of the shared parameters in the source's parameters.
+    """
+
+    def __init__(self, engine, datasets, source, indices):
+        self.engine = engine
+        self.copies = engine.copy(datasets)
+        model = self.copies.models[source]
+        self.shared = [model.parameters[idx] for idx in indices]
+        for par in self.shared:
+            par.frozen = True
+        self.free = self.copies.models.parameters.free_parameters
+        self.defaults = [par.value for par in self.free]
+
+    def initial(self, start):
+        """The start values: ``start`` where given and finite, else the model's."""
+        if start is None or len(start) != len(self.defaults):
+            return list(self.defaults)
+        return [value if np.isfinite(value) else default for value, default in zip(start, self.defaults)]
+
+    def minima(self, points, start, deltas):
+        """``(success, stat, values, gradient)`` at each point (`FitEngine.conditional_minima`)."""
+        initial = self.initial(start)
+        return [self._minimum(point, initial, deltas) for point in points]
+
+    def _minimum(self, point, initial, deltas):
+        for par, value in zip(self.shared, point):
+            par.value = value
+        for par, value in zip(self.free, initial):
+            par.value = value
+        if len(self.free) > 0:
+            try:
+                result = self.engine.optimize(self.copies)
+            except Exception as error:  # noqa: BLE001 -- a bin that cannot be fitted is left out
+                log.debug(f"Conditional fit of the bin of {self.copies.names} failed: {error!r}")
+                return False, np.nan, None, None
+            if not result.success:
+                return False, np.nan, None, None
+        stat = self.engine.stat_sum(self.copies)
+        return True, stat, [par.value for par in self.free], self._gradient(deltas)
+
+    def _gradient(self, deltas):
+        """Central differences of the statistic by each shared parameter, the others where they are."""
+        gradient = []
+        for par, delta in zip(self.shared, deltas):
+            center = par.value
+            values = []
+            for sign in (1, -1):
+                par.value = center + sign * delta
+                values.append(self.engine.stat_sum(self.copies))
+            par.value = center
+            gradient.append((values[0] - values[1]) / (2 * delta))
+        return gradient
 
 
 class _CheckedConfidence(Fit):

@@ -9,12 +9,28 @@ relies on Gammapy internals (`~gammapy_trs.utils.gammapy_internals`), which
 the run-time probe checks before a run uses it (`~gammapy_trs.engine.select_engine`).
 """
 
-from .base import FitEngine
+from .base import ConditionalFits, FitEngine
 from .fast_fit import FastFit
 from .fast_statistic import FitDatasets, copy_for_fit
 from .compiled_points import compiled_flux_points
 
-__all__ = ["CompiledEngine"]
+__all__ = ["CompiledConditionalFits", "CompiledEngine"]
+
+
+class CompiledConditionalFits(ConditionalFits):
+    """A bin's fits with the shared parameters fixed, on one compiled statistic of all its
+    parameters (`~gammapy_trs.engine.fast_fit.FastFit.restricted`) where it applies: the
+    gradient by the shared parameters is analytic. Gammapy's path otherwise."""
+
+    def __init__(self, engine, datasets, source, indices):
+        super().__init__(engine, datasets, source, indices)
+        self.restricted = engine._fast.restricted(self.copies, self.shared)
+
+    def minima(self, points, start, deltas):
+        if self.restricted is None:
+            return super().minima(points, start, deltas)
+        initial = self.initial(start)
+        return [self.restricted.minimum(point, initial, self.free) for point in points]
 
 
 class CompiledEngine(FitEngine):
@@ -44,6 +60,9 @@ class CompiledEngine(FitEngine):
         if not isinstance(datasets, FitDatasets):
             return super().counts_summary(datasets, source)
         return datasets.counts_summary(source)
+
+    def conditional_fits(self, datasets, source, indices):
+        return CompiledConditionalFits(self, datasets, source, indices)
 
     def fit_replaced(self, datasets, source, model):
         outcome = self._fast.optimize_replaced(datasets, source, model)

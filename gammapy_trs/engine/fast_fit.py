@@ -5,15 +5,15 @@ from astropy.table import Table
 from iminuit import Minuit
 from scipy.stats import norm
 from gammapy.datasets import Datasets
-from gammapy.modeling import Covariance, Fit
+from gammapy.modeling import Covariance, Fit, Parameters
 from gammapy.modeling.fit import CovarianceResult, FitResult, OptimizeResult
 from .base import fit_options
 from .statistic import CompiledStatistic
 from .fast_statistic import FitDatasets
 from .profile import profile_interval
-from .quasi_newton import minimize
+from .quasi_newton import EDM_TOLERANCE, minimize
 
-__all__ = ["FastFit", "fast_fit"]
+__all__ = ["FastFit", "Restricted", "fast_fit"]
 
 _MINUIT_SETTINGS = dict(tol=0.1, errordef=1, print_level=0, strategy=1)
 """The settings of Gammapy's ``setup_iminuit``, with its defaults."""
@@ -351,14 +351,129 @@ class FastFit(Fit):
     def stat_profile(self, datasets, *args, **kwargs):
         return super().stat_profile(self._fast(datasets), *args, **kwargs)
 
+    def restricted(self, datasets, fixed):
+        """The compiled statistic of the datasets as a function of their free parameters with the
+        ``fixed`` ones set apart (`Restricted`), or None where the compiled path does not apply.
 
-def _newton_minimum(compiled):
+        Parameters
+        ----------
+        datasets : `~gammapy_trs.engine.fast_statistic.FitDatasets`
+            Datasets, the ``fixed`` parameters frozen (left so).
+        fixed : list of `~gammapy.modeling.Parameter`
+            Parameters whose values `Restricted.minimum` sets.
+
+        Returns
+        -------
+        restricted : `Restricted` or None
+            The statistic.
+        """
+        settings = self._options(self.optimize_opts)
+        if settings is None or not isinstance(datasets, FitDatasets):
+            return None
+        for par in fixed:
+            par.frozen = False
+        try:
+            datasets.parameters.autoscale()
+            compiled = CompiledStatistic.build(datasets)
+        finally:
+            for par in fixed:
+                par.frozen = True
+        return None if compiled is None else Restricted(compiled, fixed, self, settings)
+
+
+class Restricted:
+    """A compiled statistic with some of its parameters fixed: a statistic of the others, and its
+    minimum at given values of the fixed ones.
+
+    The minimum is found by Newton steps (`~gammapy_trs.engine.quasi_newton.minimize`,
+    to a twentieth of the expected distance at which MIGRAD stops with the
+    fit's ``tol``), by MIGRAD where they do not reach it; the gradient by the
+    fixed parameters there is analytic.
+
+    Parameters
+    ----------
+    compiled : `~gammapy_trs.engine.statistic.CompiledStatistic`
+        The statistic of all parameters.
+    fixed : list of `~gammapy.modeling.Parameter`
+        Its parameters to fix.
+    fit : `FastFit`
+        The fit whose MIGRAD to run where the Newton steps fail.
+    settings : dict
+        Its iminuit settings.
+    """
+
+    def __init__(self, compiled, fixed, fit, settings):
+        self.compiled = compiled
+        self.fit = fit
+        self.settings = settings
+        self.fixed = np.array([compiled.parameters.index(par) for par in fixed], dtype=int)
+        self.others = np.setdiff1d(np.arange(len(compiled.parameters)), self.fixed)
+        self.parameters = Parameters([compiled.parameters[int(idx)] for idx in self.others])
+        self.factors = np.array([par.factor for par in compiled.parameters], dtype=float)
+        self.nfev = 0
+
+    def _full(self, factors):
+        full = self.factors.copy()
+        full[self.others] = factors
+        return full
+
+    def __call__(self, factors):
+        self.nfev += 1
+        return self.compiled(self._full(factors))
+
+    def gradient(self, factors):
+        return self.compiled.gradient(self._full(factors))[self.others]
+
+    def value_and_gradient(self, factors):
+        self.nfev += 1
+        stat, gradient = self.compiled.value_and_gradient(self._full(factors))
+        return stat, gradient[self.others]
+
+    def minimum(self, point, initial, free):
+        """The minimum with the fixed parameters at ``point``, from ``initial``.
+
+        Parameters
+        ----------
+        point : tuple of float
+            Values of the fixed parameters.
+        initial : list of float
+            Start values of ``free``.
+        free : list of `~gammapy.modeling.Parameter`
+            The other free parameters (left at the minimum), in any order.
+
+        Returns
+        -------
+        minimum : tuple
+            ``(success, stat, values, gradient)``: the values of ``free`` and
+            the derivatives of the statistic by the fixed parameters' values.
+        """
+        self.factors[self.fixed] = np.asarray(point, dtype=float) / self.compiled.scales[self.fixed]
+        for par, value in zip(free, initial):
+            par.value = value
+        factors = np.array([par.factor for par in self.parameters], dtype=float)
+        if len(self.others):
+            factors = _newton_minimum(self, tol=1e-4 * self.settings["tol"])[0]
+            if factors is None:
+                minuit = self.fit._migrad(self, self.settings)
+                if not minuit.valid:
+                    return False, np.nan, None, None
+                factors = np.array(minuit.values)
+        stat, gradient = self.compiled.value_and_gradient(self._full(factors))
+        if not np.isfinite(stat):
+            return False, np.nan, None, None
+        for par, factor in zip(self.parameters, factors):
+            par.factor = factor
+        gradient = gradient[self.fixed] / self.compiled.scales[self.fixed]
+        return True, float(stat), [par.value for par in free], list(gradient)
+
+
+def _newton_minimum(compiled, tol=EDM_TOLERANCE):
     """The factors and statistic at the minimum from Newton steps started at the parameters'
     factors (`~gammapy_trs.estimation.quasi_newton.minimize`), or None."""
     parameters = compiled.parameters
     start = np.array([par.factor for par in parameters])
     steps = np.array([par.error / par.scale if par.error > 0 else 1.0 for par in parameters])
-    result = minimize(compiled.value_and_gradient, compiled.gradient, start, 1e-2 * steps, _limits(parameters))
+    result = minimize(compiled.value_and_gradient, compiled.gradient, start, 1e-2 * steps, _limits(parameters), tol=tol)
     return (None, None, False) if result is None else (result["x"], result["stat"], True)
 
 

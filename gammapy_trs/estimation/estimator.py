@@ -19,7 +19,7 @@ from .checkpoint import Checkpoint, fingerprint
 from .fit_bin import estimate_bin
 from .grouping import datasets_gti, group_datasets
 from .plan import BinTask, RunPlan
-from .shared import SharedParameters
+from .shared import SharedParameters, start_from_bins
 from .stacked import Stack
 from .steps.ul import UL_SHAPES
 from .validation import check_n_bins, choice, duration, energy, energy_edges, positive, threshold
@@ -281,6 +281,11 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         result : `~gammapy_trs.TimeResolvedSpectrum`
             Fitted parameters per time bin.
         """
+        return self._run(datasets)
+
+    def _run(self, datasets, shared_start=None, desc="Time-resolved fits"):
+        """`run`, the shared parameters' fit started from ``shared_start`` (values and errors, see
+        `~gammapy_trs.estimation.shared.SharedParameters.fit`) if given; ``desc`` the progress bar's."""
         datasets = validate_datasets(datasets)
         source_model = get_source_model(datasets, self.source)
         parameters = SourceParameters.from_model(source_model)
@@ -308,7 +313,8 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         shared, stack = None, Stack([d for group in groups for d in group], name="all-bins")
         if self.shared_parameters:
             shared = SharedParameters.fit(
-                groups, source_model, parameters, list(self.shared_parameters), engine, runner, self._profile_sigma, stack
+                groups, source_model, parameters, list(self.shared_parameters), engine, runner, self._profile_sigma, stack,
+                start=shared_start,
             )
             source_model, parameters = shared.source_model, shared.parameters
             meta.update(shared.meta)
@@ -323,7 +329,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             sqrt_ts_threshold_shape=self.sqrt_ts_threshold_shape,
         )
         tasks = {index: BinTask(index, group, plan) for index, group in enumerate(groups)}
-        results = self._run_bins(tasks, intervals, checkpoint, runner)
+        results = self._run_bins(tasks, intervals, checkpoint, runner, desc)
         for step in steps:
             meta.update(step.meta())
         return self._result(results, intervals, plan, source_model, meta, shared)
@@ -396,7 +402,8 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         null_estimator.checkpoint = None
         null_estimator.selection_optional = None  # the test needs each bin's statistic only
         null_estimator.compare_to = None
-        null = null_estimator.run(datasets)
+        start = start_from_bins(alternative, null_estimator.shared_parameters)
+        null = null_estimator._run(datasets, shared_start=start, desc="Variability test: null hypothesis")
         return dict(null.likelihood_ratio(alternative), null=null, alternative=alternative)
 
     def estimate_time_bin(self, task):
@@ -435,7 +442,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         key = fingerprint(self._settings(engine), datasets, intervals)
         return Checkpoint(self.checkpoint, key, n_bins=len(intervals))
 
-    def _run_bins(self, tasks, intervals, checkpoint, runner):
+    def _run_bins(self, tasks, intervals, checkpoint, runner, desc):
         """The result of each bin, from the checkpoint or computed (and checkpointed)."""
         done = checkpoint.load() if checkpoint is not None else {}
         todo = {index: task for index, task in tasks.items() if index not in done}
@@ -445,7 +452,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
                     self.estimate_time_bin,
                     todo,
                     on_result=None if checkpoint is None else checkpoint.save,
-                    desc="Time-resolved fits",
+                    desc=desc,
                 )
         except WorkerLostError as error:
             lost = ", ".join(f"{intervals[i][0].isot} - {intervals[i][1].isot}" for i in error.lost)

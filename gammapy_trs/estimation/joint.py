@@ -3,9 +3,10 @@
 The joint statistic of the bins is ``P(theta) = sum_i min_phi_i stat_i(theta, phi_i)``,
 ``theta`` the shared parameters and ``phi_i`` the free parameters of bin ``i``. Each
 evaluation of ``P`` is one independent fit per bin with ``theta`` fixed (in parallel,
-warm-started from the last one). Its gradient is exact without any more fit: at each bin's
-conditional minimum the derivative of ``min_phi stat_i`` by ``theta`` is that of ``stat_i``
-with ``phi_i`` held there (the envelope theorem), a difference of the statistic over a step
+warm-started from the last one; `~gammapy_trs.engine.FitEngine.conditional_minima`). Its
+gradient is exact without any more fit: at each bin's conditional minimum the derivative of
+``min_phi stat_i`` by ``theta`` is that of ``stat_i`` with ``phi_i`` held there (the envelope
+theorem), analytic on the compiled statistic, else a difference of the statistic over a step
 of 1e-4 of the current error. Newton steps with the Hessian from central differences of
 that gradient (steps of half the current error) converge in a few iterations, so that the
 cost is a fixed number of independent fits per bin, however many bins: close to linear in
@@ -113,9 +114,10 @@ class ProfileTask:
 def conditional_stats(task):
     """One bin's best statistic at each point of the shared parameters, and its gradient by them.
 
-    One copy of the bin's datasets serves every point; the fit at each starts
-    from the task's start values (a warm start), so that each result is that
-    of a fit of its own.
+    One copy of the bin's datasets serves every point (and, in one process,
+    every call of the same engine: `~gammapy_trs.engine.FitEngine.conditional_minima`);
+    the fit at each starts from the task's start values (a warm start), so that
+    each result is that of a fit of its own.
 
     Parameters
     ----------
@@ -129,49 +131,7 @@ def conditional_stats(task):
         values of the bin's own free parameters, ``gradient`` the derivatives of
         its statistic by the shared parameters there.
     """
-    engine = task.engine
-    copies = engine.copy(task.datasets)
-    model = copies.models[task.source]
-    shared = [model.parameters[idx] for idx in task.indices]
-    for par in shared:
-        par.frozen = True
-    free = copies.models.parameters.free_parameters
-    initial = [par.value for par in free]
-    if task.start is not None and len(task.start) == len(free):
-        initial = [value if np.isfinite(value) else default for value, default in zip(task.start, initial)]
-    return [_conditional_fit(engine, copies, shared, point, initial, task.deltas) for point in task.points]
-
-
-def _gradient(engine, copies, shared, deltas):
-    """Central differences of the statistic by each shared parameter, the others where they are."""
-    gradient = []
-    for par, delta in zip(shared, deltas):
-        center = par.value
-        values = []
-        for sign in (1, -1):
-            par.value = center + sign * delta
-            values.append(float(engine.stat_sum(copies)))
-        par.value = center
-        gradient.append((values[0] - values[1]) / (2 * delta))
-    return gradient
-
-
-def _conditional_fit(engine, copies, shared, values, initial, deltas):
-    for par, value in zip(shared, values):
-        par.value = value
-    free = copies.models.parameters.free_parameters
-    for par, value in zip(free, initial):
-        par.value = value
-    if len(free) > 0:
-        try:
-            result = engine.optimize(copies)
-        except Exception as error:  # noqa: BLE001 -- a bin that cannot be fitted is left out
-            log.debug(f"Conditional fit of the bin of {copies.names} failed: {error!r}")
-            return False, np.nan, None, None
-        if not result.success:
-            return False, np.nan, None, None
-    stat = float(engine.stat_sum(copies))
-    return True, stat, [par.value for par in free], _gradient(engine, copies, shared, deltas)
+    return task.engine.conditional_minima(task.datasets, task.source, task.indices, task.points, task.start, task.deltas)
 
 
 class JointProfile:

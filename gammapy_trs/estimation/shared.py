@@ -8,7 +8,7 @@ from ..utils.parameters import SourceParameters
 from .joint import JointProfile, fit_shared_parameters, profile_bounds
 from .stacked import Stack, fit_stacked
 
-__all__ = ["SharedParameters"]
+__all__ = ["SharedParameters", "start_from_bins"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,43 @@ def _fit_from_starts(profile, start, given, bounds, scale):
     if retry.success and (not best.success or retry.stat <= best.stat):
         return retry
     return best
+
+
+def start_from_bins(result, names):
+    """Start values of shared parameters from a run with them free in each bin: the weighted mean
+    of the bins' values (weights the inverse squared errors, over the bins whose fit succeeded),
+    and its error; the shared fit's value and error for a parameter shared in that run.
+
+    Parameters
+    ----------
+    result : `~gammapy_trs.TimeResolvedSpectrum`
+        The run.
+    names : list of str
+        The parameters.
+
+    Returns
+    -------
+    start : tuple of `~numpy.ndarray`
+        Values and errors; NaN where the run gives none (no bin with a finite
+        error), so that the fit starts from the model's value there.
+    """
+    values, errors = np.full(len(names), np.nan), np.full(len(names), np.nan)
+    shared = result.shared_parameters
+    shared = {} if shared is None else {row["name"]: row for row in shared}
+    for j, name in enumerate(names):
+        if name in shared:
+            values[j], errors[j] = shared[name]["value"], shared[name]["error"]
+            continue
+        if name not in result.parameter_names:
+            continue
+        value = result.quantity(name).value
+        error = result.quantity(f"{name}_err").value
+        use = result.success & np.isfinite(value) & np.isfinite(error) & (error > 0)
+        if use.any():
+            weights = error[use] ** -2
+            values[j] = np.sum(weights * value[use]) / np.sum(weights)
+            errors[j] = np.sum(weights) ** -0.5
+    return values, errors
 
 
 class SharedParameters:
@@ -65,7 +102,7 @@ class SharedParameters:
         self.meta = meta
 
     @classmethod
-    def fit(cls, groups, source_model, parameters, names, engine, runner, n_sigma=None, stack=None):
+    def fit(cls, groups, source_model, parameters, names, engine, runner, n_sigma=None, stack=None, start=None):
         """Fit the named shared parameters (see `~gammapy_trs.estimation.joint.fit_shared_parameters`).
 
         Parameters
@@ -86,6 +123,11 @@ class SharedParameters:
             Profile errors at this many sigma. Default is None, none.
         stack : `~gammapy_trs.estimation.stacked.Stack`, optional
             The bins' datasets stacked, for the start values. Default is None, stacked here.
+        start : tuple of array-like, optional
+            Start values and first guesses of the errors of the shared
+            parameters, e.g. from a run with them free in each bin
+            (`start_from_bins`): then no stacked fit is made, and the
+            ``_stacked`` columns are NaN. Default is None, from the stacked fit.
 
         Returns
         -------
@@ -99,16 +141,21 @@ class SharedParameters:
                 f"{source_model.name!r}; free are {list(parameters.names)}."
             )
         indices = [parameters.names[name] for name in names]
-        stack = Stack([d for group in groups for d in group], name="all-bins") if stack is None else stack
-        stacked = fit_stacked(stack, source_model, engine)
-        stacked_values, stacked_errors = stacked.values(indices), stacked.errors(indices)
-        log.info(f"Fitting the shared parameters {names} over {len(groups)} bins.")
         pars = [source_model.parameters[idx] for idx in indices]
         bounds = ([par.min for par in pars], [par.max for par in pars])
         given = [par.value for par in pars]
-        start = stacked_values if stacked.success and np.all(np.isfinite(stacked_values)) else given
+        if start is None:
+            stack = Stack([d for group in groups for d in group], name="all-bins") if stack is None else stack
+            stacked = fit_stacked(stack, source_model, engine)
+            stacked_values, stacked_errors = stacked.values(indices), stacked.errors(indices)
+            stacked_success = stacked.success
+            start = stacked_values if stacked.success and np.all(np.isfinite(stacked_values)) else given
+            scale = stacked_errors if stacked.success else None
+        else:
+            stacked_success, stacked_values, stacked_errors = False, [np.nan] * len(names), [np.nan] * len(names)
+            start, scale = (np.where(np.isfinite(start[0]), start[0], given), start[1])
+        log.info(f"Fitting the shared parameters {names} over {len(groups)} bins.")
         start = np.clip(start, np.nan_to_num(bounds[0], nan=-np.inf), np.nan_to_num(bounds[1], nan=np.inf))
-        scale = stacked_errors if stacked.success else None
         profile = JointProfile(groups, source_model.name, indices, engine, runner)
         best = _fit_from_starts(profile, start, given, bounds, scale)
         errn = errp = np.full(len(names), np.nan)
@@ -118,7 +165,7 @@ class SharedParameters:
         for idx, value in zip(indices, best.values):
             model.parameters[idx].value = value
             model.parameters[idx].frozen = True
-        stacked_columns = np.where(stacked.success, [stacked_values, stacked_errors], np.nan)
+        stacked_columns = np.where(stacked_success, [stacked_values, stacked_errors], np.nan)
         defended = np.where(best.success, [best.values, best.errors], np.nan)
         table = Table(
             dict(

@@ -169,6 +169,12 @@ DYNAMIC_RANGE = 1e4
 """The widest range of the y axis of `plot_spectra`, from its highest value drawn down."""
 
 
+def _with_margins(low, high, margin=0.05):
+    """A log axis' limits with matplotlib's default margins (a fraction of the decades each side)."""
+    extra = margin * np.log10(high / low)
+    return low / 10**extra, high * 10**extra
+
+
 def _y_range(drawn):
     """Limits of the y axis around the values drawn: a model that falls steeply or a point
     consistent with zero does not stretch the axis over decades where nothing is seen."""
@@ -225,13 +231,18 @@ def plot_spectra(spectrum, fig=None, bins=None, sed_type="e2dnde", energy_bounds
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False, gridspec_kw=_margins(fig)).ravel()
     energy = np.geomspace(*_energy_bounds(sed, energy_bounds).to_value("TeV"), 40) * u.TeV
     axis = spectrum.time_axis
+    # the limits are set once, from what is drawn: autoscaling each artist of panels that share
+    # their axes takes seconds
+    for ax in axes:
+        ax.set_autoscale_on(False)
+    axes[0].set_xscale("log")  # the scales and limits are shared by all panels
+    axes[0].set_yscale("log")
+    axes[0].set_xlim(*_with_margins(energy.value[0], energy.value[-1]))
     drawn = []
     for ax, idx in zip(axes, bins):
         drawn.extend(_draw_bin(ax, spectrum, idx, sed, energy, sed_type, band))
         # a title at a fixed height: matplotlib's placement above the axis' labels takes seconds
         ax.set_title(f"{_clock(axis.time_min[idx])}-{_clock(axis.time_max[idx])}", fontsize=8, pad=2, y=1.0)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
         ax.tick_params(labelsize=7)
     # the locators are shared by all panels: the decades only, minor ticks would crowd a small panel
     axes[0].xaxis.set_minor_locator(NullLocator())
@@ -242,6 +253,8 @@ def plot_spectra(spectrum, fig=None, bins=None, sed_type="e2dnde", energy_bounds
     y_range = _y_range(drawn)
     if y_range is not None:
         axes[0].set_ylim(*y_range)  # shared by all panels
+    else:  # nothing positive drawn: matplotlib's limits
+        axes[0].autoscale()
     name = "E² dN/dE" if sed_type == "e2dnde" else "dN/dE"
     unit = (EFLUX_UNIT if sed_type == "e2dnde" else DNDE_UNIT).to_string(UNIT_STRING_FORMAT)
     fig.supxlabel(f"Energy [{u.TeV.to_string(UNIT_STRING_FORMAT)}]", fontsize=9)

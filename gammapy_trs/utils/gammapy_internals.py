@@ -70,10 +70,13 @@ INTERNALS = [
         "the norm parameter whose change alone rescales the cached predicted counts",
     ),
     Internal(
-        "MapEvaluator.update(exposure, psf, edisp, geom, mask), needs_update, contributes, use_cache",
+        "MapEvaluator.update(exposure, psf, edisp, geom, mask), needs_update, contributes, use_cache, "
+        "evaluation_mode",
         "update_evaluator",
         "estimation/fast_statistic.py",
-        "the evaluator's IRFs set up as Dataset.npred does, before the array statistic",
+        "the evaluator's IRFs set up as Dataset.npred does, before the array statistic; the mask "
+        "image (a reduction of the mask, the cost of half a copy's set-up) only where update reads "
+        "it: in the local evaluation mode",
     ),
     Internal(
         "Dataset._geom",
@@ -157,11 +160,14 @@ def evaluator_norm_index(evaluator):
 
 
 def update_evaluator(evaluator, dataset):
-    """Set up ``evaluator`` with the IRFs of ``dataset`` where it needs it, as ``Dataset.npred``."""
+    """Set up ``evaluator`` with the IRFs of ``dataset`` where it needs it, as ``Dataset.npred``.
+
+    ``MapEvaluator.update`` reads the mask image only in the "local" evaluation mode (models with
+    a spatial component): in the "global" mode it is not computed.
+    """
     if evaluator.needs_update:
-        evaluator.update(
-            dataset.exposure, dataset.psf, dataset.edisp, dataset._geom, dataset.mask_image
-        )
+        mask = dataset.mask_image if evaluator.evaluation_mode == "local" else None
+        evaluator.update(dataset.exposure, dataset.psf, dataset.edisp, dataset._geom, mask)
 
 
 def dataset_geom(dataset):
