@@ -34,6 +34,10 @@ Sections:
 * ``shared``: 100, 300 and 1,000 simulated bins (no data files): the estimator with
   the index shared by all bins (one joint likelihood) against the independent per-bin
   fits (n_jobs=1), the ratio and how the time per bin grows with the number of bins.
+* ``change_points``: 100, 300 and 1,000 simulated bins (no data files, the index varying as a
+  sine): the change points of the index (`find_shape_blocks`, n_jobs=1), its parts (the bins'
+  profiles on the grid, the optimal partition with PELT's pruning and the number of block costs
+  it evaluated, the exact fits of the blocks), and how the time per bin grows.
 
 * ``afternoon``: the whole analysis an astronomer runs on the PKS 2155-304 night, side by side
   in one run: the command line (``gammapy-trs run``, a new process) on
@@ -77,7 +81,7 @@ from gammapy_trs.samples.simulate import simulate_onoff_datasets
 
 from gammapy_trs.utils.parallel import Runner
 
-SECTIONS = ("afternoon", "reduction", "fit", "steps", "parallel", "scale", "shared")
+SECTIONS = ("afternoon", "reduction", "fit", "steps", "parallel", "scale", "shared", "change_points")
 
 
 def machine():
@@ -457,6 +461,34 @@ def bench_shared(sizes=(100, 300, 1000)):
         )
     first, last = sizes[0], sizes[-1]
     out["shared_per_bin_growth"] = out[last]["shared_per_bin_s"] / out[first]["shared_per_bin_s"]
+    return out
+
+
+def bench_change_points(sizes=(100, 300, 1000)):
+    """The steps of `find_shape_blocks`, each timed: the bins' profiles, the partition, the blocks' fits."""
+    from gammapy_trs.estimation import change_points
+
+    out = {}
+    for n_bins in sizes:
+        datasets, intervals = simulated(n_bins, seed=n_bins)
+        result = TimeResolvedSpectrumEstimator(time_intervals=intervals, n_jobs=1).run(datasets)
+        (setup, axes, costs), t_profiles = timed(change_points.shape_costs, result, datasets, ["index"], n_jobs=1)
+        penalty = change_points.penalty_from_p0(0.05, n_bins)
+        edges, t_partition = timed(change_points.optimal_partition, costs, n_bins, penalty)
+        evaluated = costs.n_evaluations
+        exact = change_points._ExactFits(setup, costs, axes)
+        start = time.perf_counter()
+        kept = change_points._merge_below_penalty(exact, edges, penalty)
+        rows = change_points._block_rows(setup, kept, costs, exact, result.time_axis)
+        t_blocks = time.perf_counter() - start
+        total = t_profiles + t_partition + t_blocks
+        out[n_bins] = dict(
+            total_s=total, per_bin_s=total / n_bins, profiles_s=t_profiles, partition_s=t_partition,
+            block_costs_evaluated=evaluated, optimal_partitioning_costs=n_bins * (n_bins + 1) // 2,
+            block_fits_s=t_blocks, n_blocks_partition=len(edges) - 1, n_blocks=len(rows), penalty=penalty,
+        )
+    first, last = sizes[0], sizes[-1]
+    out["per_bin_growth"] = out[last]["per_bin_s"] / out[first]["per_bin_s"]
     return out
 
 

@@ -18,7 +18,9 @@ __all__ = [
     "TimeResolvedSpectrum",
     "TimeResolvedDatasetsMaker",
     "FluxStates",
+    "ShapeBlocks",
     "as_gti",
+    "find_shape_blocks",
     "fit_flux_states",
     "register_estimators",
 ]
@@ -29,6 +31,8 @@ _PUBLIC = {
     "TimeResolvedDatasetsMaker": "reduction",
     "FluxStates": "result.flux_states",
     "fit_flux_states": "estimation.flux_states",
+    "ShapeBlocks": "result.shape_blocks",
+    "find_shape_blocks": "estimation.change_points",
     "as_gti": "binning",
     "register_estimators": "registry",
 }

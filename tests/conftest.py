@@ -157,6 +157,7 @@ SLOW_FIRST = (
     "test_parallel.py",
     "test_reduction.py",
     "test_checkpoint.py",
+    "test_change_points.py",
     "test_joint.py",
     "test_config.py",
     "test_tutorials.py",

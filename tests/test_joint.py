@@ -9,7 +9,7 @@ from gammapy.datasets import Datasets
 from gammapy.modeling import Fit
 from gammapy.modeling.models import PowerLawSpectralModel
 from gammapy.utils.testing import mpl_plot_check
-from gammapy_trs import TimeResolvedSpectrum, TimeResolvedSpectrumEstimator
+from gammapy_trs import ShapeBlocks, TimeResolvedSpectrum, TimeResolvedSpectrumEstimator
 from gammapy_trs.engine import CompiledEngine, GammapyEngine
 from gammapy_trs.estimation.shared import start_from_bins
 from gammapy_trs.estimation.flux_states import fit_flux_states, group_by_flux
@@ -279,7 +279,10 @@ def test_config_and_cli(demo_store, tmp_path):  # noqa: F811 -- the fixture
     config = demo_config(demo_store, tmp_path / "out", method="fixed", width="10 min")
     data = yaml.safe_load(config.model_dump_json())
     data["time_resolved"]["estimator"].update(
-        shared_parameters=[], test_variability=["index"], flux_states=dict(method="quantiles", n_states=2)
+        shared_parameters=[],
+        test_variability=["index"],
+        flux_states=dict(method="quantiles", n_states=2),
+        change_points=dict(parameters="index", p0=0.05),
     )
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -291,9 +294,14 @@ def test_config_and_cli(demo_store, tmp_path):  # noqa: F811 -- the fixture
     assert written.meta["variability_dof"] == written.n_bins - 1
     states = FluxStates.read(tmp_path / "out" / "flux_states.ecsv")
     assert len(states) == 2 and (tmp_path / "out" / "flux_states.png").exists()
+    blocks = ShapeBlocks.read(tmp_path / "out" / "shape_blocks.ecsv")
+    assert "ShapeBlocks of ['index']" in result.output and (tmp_path / "out" / "shape_blocks.png").exists()
+    assert blocks.table.meta["N_BINS"] == written.n_bins and blocks.table.meta["P0"] == 0.05
     # these 40 minutes are before the demo flare's peak: the index hardly changes
     assert 0.05 < written.meta["variability_p_value"] <= 1
-    data["time_resolved"]["estimator"].update(shared_parameters=["index"], test_variability=[], flux_states=None)
+    data["time_resolved"]["estimator"].update(
+        shared_parameters=["index"], test_variability=[], flux_states=None, change_points=None
+    )
     path.write_text(yaml.safe_dump(data))
     result = CliRunner().invoke(cli, ["run", str(path), "--overwrite"])
     assert result.exit_code == 0, result.output

@@ -26,12 +26,21 @@ def test_pks2155_flare_notebook(tmp_path):
             "first": "sed.dnde.quantity[0, 0, 0, 0].to_value('cm-2 s-1 TeV-1')",
             "pulls": SED_PULLS,
             "lightcurve": "lightcurve.geom.axes['time'].nbin",
+            "changes": "blocks.change_points",
+            "change_time": "blocks.change_times[0].isot",
+            "blocks": "[list(blocks.table[name]) for name in ('index', 'index_err', 'ts_change')]",
         },
     )
     assert values["n_bins"] == 24
     assert values["pearson"] < -0.5
     assert (tmp_path / "pks2155_time_resolved.fits").exists()
     assert values["lightcurve"] == 24
+    # the index of the night in two blocks: softer from 23:15 UTC on (the 12th bin), a local 3.1 sigma
+    assert values["changes"] == [11] and values["change_time"].startswith("2006-07-29T23:15:00")
+    index, index_err, ts = values["blocks"]
+    assert_allclose(index, [3.575, 3.764], atol=2e-3)
+    assert_allclose(index_err, [0.0325, 0.0513], rtol=0.01)
+    assert_allclose(ts[1], 9.89, atol=0.02)
     # Four energy bins per 15-minute bin (the edges snap to those of the datasets), and each bin's
     # power law within its flux points' errors: 62 points, 34 upper limits at the highest energies
     assert values["sed"] == [24, 4, 1, 1]

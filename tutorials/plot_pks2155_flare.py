@@ -144,6 +144,25 @@ print(f"index: chi2 = {index['chi2']:.1f} for {index['dof']} dof, p = {index['p_
 print(f"flux: Fvar = {flux['fvar']:.3f} +- {flux['fvar_err']:.3f}")
 
 ######################################################################
+# When did the spectrum change?
+# -----------------------------
+# The chi-square test asks whether the index is constant; the change points
+# of the shape ask when it changed. `~gammapy_trs.find_shape_blocks`
+# partitions the bins into blocks that share one index (the norm free in each
+# bin) with the joint likelihood of every bin, a penalty per change set by a
+# false-positive rate ``p0`` (see the statistics docs), and tests each change
+# against merging its two blocks.
+
+from gammapy_trs import find_shape_blocks  # noqa: E402
+
+blocks = find_shape_blocks(result, datasets, ["index"], p0=0.05)
+print(blocks)
+
+fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
+blocks.plot("index", ax=ax, spectrum=result)
+plt.show()
+
+######################################################################
 # Curvature bin by bin
 # --------------------
 # The log-parabola improves on the power law significantly only around the

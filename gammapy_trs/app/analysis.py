@@ -4,10 +4,11 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from ..estimation.change_points import find_shape_blocks
 from ..estimation.flux_states import fit_flux_states
 from ..utils.parameters import NORM_NAMES
 from .config import ConfigError
-from ..result.figures import result_figures, save_flux_states_figure
+from ..result.figures import result_figures, save_flux_states_figure, save_shape_blocks_figure
 from .build import (
     apply_fit_range,
     flux_state_options,
@@ -52,6 +53,7 @@ class AnalysisOutput:
 
     result: object
     flux_states: object = None
+    shape_blocks: object = None
     files: list = field(default_factory=list)
 
 
@@ -157,6 +159,8 @@ def run_analysis(config, resume=False, output=None, overwrite=False):
     plots = config.time_resolved.output.plots
     if est.flux_states is not None:
         out.flux_states = _flux_states(result, datasets, est.flux_states, folder, plots, out.files)
+    if est.change_points is not None:
+        out.shape_blocks = _shape_blocks(result, datasets, config, folder, plots, out.files)
     if plots:
         out.files.extend(result_figures(result, folder))
     return out
@@ -198,6 +202,20 @@ def _variability_test(estimator, datasets, result, parameters):
     meta = {f"variability_{key}": value for key, value in test.items()}
     meta["variability_parameters"] = ",".join(parameters)
     return meta
+
+
+def _shape_blocks(result, datasets, config, folder, plots, files):
+    """The change points of the shape, written to shape_blocks.ecsv (and plotted)."""
+    cfg, est = config.time_resolved.estimator.change_points, config.time_resolved.estimator
+    blocks = find_shape_blocks(
+        result, datasets, cfg.parameters, p0=cfg.p0, penalty=cfg.penalty, n_grid=cfg.n_grid,
+        engine=est.engine, n_jobs=config.general.n_jobs, parallel_backend=est.parallel_backend, atol=est.atol,
+    )
+    blocks.write(folder / "shape_blocks.ecsv", overwrite=True)
+    files.append(folder / "shape_blocks.ecsv")
+    if plots:
+        files.append(save_shape_blocks_figure(blocks, folder / "shape_blocks.png", cfg.parameters[0], spectrum=result))
+    return blocks
 
 
 def _flux_states(result, datasets, cfg, folder, plots, files):

@@ -139,6 +139,8 @@ def run(config_file, output, overwrite, resume, progress):
         )
     if out.flux_states is not None:
         click.echo("\nFlux states:\n" + str(out.flux_states))
+    if out.shape_blocks is not None:
+        click.echo("\n" + str(out.shape_blocks))
 
 
 @cli.command("plot")

@@ -96,6 +96,20 @@ class FluxStatesConfig(_Base):
         return [_quantity(value, "cm-2 s-1") for value in values]
 
 
+class ChangePointsConfig(_Base):
+    """The ``change_points`` section: blocks of bins that share shape parameters (`find_shape_blocks`)."""
+
+    parameters: list[str]
+    p0: float = Field(0.05, gt=0, lt=1)
+    penalty: Optional[float] = Field(None, ge=0)
+    n_grid: Optional[int] = Field(None, ge=5)
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _one_or_list(cls, value):
+        return [value] if isinstance(value, str) else value
+
+
 class EstimatorConfig(_Base):
     """The ``time_resolved.estimator`` section: the options of the estimator, by their names."""
 
@@ -112,6 +126,7 @@ class EstimatorConfig(_Base):
     shared_parameters: list[str] = []
     test_variability: list[str] = []
     flux_states: Optional[FluxStatesConfig] = None
+    change_points: Optional[ChangePointsConfig] = None
     sed_energy_edges: Optional[EnergyAxisConfig] = None
     parallel_backend: Literal[tuple(parallel_backends())] = "multiprocessing"
     engine: Literal[ENGINE_CHOICES] = "auto"
@@ -337,6 +352,8 @@ time_resolved:
                                           #   one spectrum over the whole period
     flux_states: null                     # e.g. {method: quantiles, n_states: 3}; or thresholds:
                                           #   [1e-11 cm-2 s-1, ...]; or method: bayesian-blocks
+    change_points: null                   # blocks of bins sharing a shape: {parameters: [index],
+                                          #   p0: 0.05} (false-positive rate) or penalty: 9
     parallel_backend: multiprocessing     # multiprocessing | ray
     engine: auto                          # auto | compiled | gammapy: the fit engine
     atol: 1e-6 s                          # tolerance on time comparisons

@@ -21,6 +21,7 @@ __all__ = [
     "save_flux_states_figure",
     "save_hysteresis_figure",
     "save_parameters_figure",
+    "save_shape_blocks_figure",
     "save_spectra_figure",
     "save_summary_figure",
 ]
@@ -43,6 +44,32 @@ def _hysteresis_axes(result):
     norms = [name for name in result.parameter_names if name in NORM_NAMES]
     x = "flux" if "flux" in result.available_quantities else (norms or [None])[0]
     return (x, shapes[0]) if shapes and x is not None else None
+
+
+def save_shape_blocks_figure(blocks, path, parameter, spectrum=None, dpi=DPI):
+    """The blocks of a shape parameter over its per-bin values, written to a PNG file.
+
+    Parameters
+    ----------
+    blocks : `~gammapy_trs.result.shape_blocks.ShapeBlocks`
+        Blocks.
+    path : str or `~pathlib.Path`
+        PNG file.
+    parameter : str
+        The parameter.
+    spectrum : `~gammapy_trs.TimeResolvedSpectrum`, optional
+        The per-bin result. Default is None.
+    dpi : int, optional
+        Resolution. Default is 100.
+
+    Returns
+    -------
+    path : `~pathlib.Path`
+        The file.
+    """
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    blocks.plot(parameter, ax=fig.subplots(), spectrum=spectrum)
+    return _save(fig, path, dpi)
 
 
 def save_parameters_figure(result, path, names=None, truth=None, dpi=DPI):

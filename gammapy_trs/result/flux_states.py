@@ -1,6 +1,5 @@
 """`FluxStates`: spectra of groups of time bins at similar flux levels."""
 
-from pathlib import Path
 import numpy as np
 import astropy.units as u
 from ..utils.units import FLUX_UNIT
@@ -91,16 +90,13 @@ class FluxStates:
 
     def write(self, filename, overwrite=False):
         """Write the table (ECSV, with its checksum, atomically), with the models in its meta data."""
-        from ..utils.files import atomic_write
-        from .formats.ecsv import write_checked_ecsv
+        from .formats.ecsv import write_table_file
         from .formats.models import model_to_dict
 
-        if Path(filename).exists() and not overwrite:
-            raise FileExistsError(f"{filename} already exists: use overwrite=True to replace it.")
         table = self.table.copy()
         table.meta["MODELS"] = [model_to_dict(model) for model in self.models]
         table.meta["PARNAMES"] = ",".join(self.parameter_names)
-        atomic_write(filename, lambda tmp: write_checked_ecsv(table, tmp, overwrite=True))
+        write_table_file(table, filename, overwrite=overwrite)
 
     @classmethod
     def read(cls, filename):

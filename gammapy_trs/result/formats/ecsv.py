@@ -14,7 +14,7 @@ import re
 from astropy.table import Table
 from .models import model_from_dict, model_to_dict
 
-__all__ = ["read_checked_ecsv", "read_ecsv", "write_checked_ecsv", "write_ecsv"]
+__all__ = ["read_checked_ecsv", "read_ecsv", "write_checked_ecsv", "write_ecsv", "write_table_file"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,27 @@ def write_checked_ecsv(table, filename, overwrite=False):
     opener = gzip.open if str(filename).lower().endswith(".gz") else open
     with opener(filename, mode, encoding="utf-8") as handle:
         handle.write(text)
+
+
+def write_table_file(table, filename, overwrite=False):
+    """Write a table as a checked ECSV file (`write_checked_ecsv`), atomically: a file that exists
+    is replaced only with ``overwrite``, and a failed write leaves no file behind.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        Table.
+    filename : str or `~pathlib.Path`
+        File name.
+    overwrite : bool, optional
+        Replace an existing file. Default is False.
+    """
+    from pathlib import Path
+    from ...utils.files import atomic_write
+
+    if Path(filename).exists() and not overwrite:
+        raise FileExistsError(f"{filename} already exists: use overwrite=True to replace it.")
+    atomic_write(filename, lambda tmp: write_checked_ecsv(table, tmp, overwrite=True))
 
 
 def read_checked_ecsv(filename):
