@@ -195,10 +195,11 @@ def plot(result, parameter, output, overwrite):
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 def report(result, output, title, overwrite):
     """Write one self-contained HTML page of a written result, to share: its figures, the table
-    of the bins, the tests, and the provenance (the run's provenance.yaml and flux_states.ecsv
-    beside RESULT are included where they exist)."""
+    of the bins, the tests, and the provenance (the run's provenance.yaml, flux_states.ecsv and
+    shape_blocks.ecsv beside RESULT are included where they exist)."""
     from ..result import TimeResolvedSpectrum
     from ..result.flux_states import FluxStates
+    from ..result.shape_blocks import ShapeBlocks
     from .analysis import read_provenance
 
     output = output or result.with_name("report.html")
@@ -208,7 +209,11 @@ def report(result, output, title, overwrite):
     provenance = {"result file": str(result.resolve()), **(read_provenance(result.parent) or {})}
     states_file = result.with_name("flux_states.ecsv")
     states = FluxStates.read(states_file) if states_file.is_file() else None
-    spectrum.to_html(output, overwrite=True, title=title, provenance=provenance, flux_states=states)
+    blocks_file = result.with_name("shape_blocks.ecsv")
+    blocks = ShapeBlocks.read(blocks_file) if blocks_file.is_file() else None
+    spectrum.to_html(
+        output, overwrite=True, title=title, provenance=provenance, flux_states=states, shape_blocks=blocks
+    )
     click.echo(f"Wrote {output}")
 
 

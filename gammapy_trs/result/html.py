@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 from astropy.time import Time
-from .figures import FIGURES
+from .figures import FIGURES, save_shape_blocks_figure
 from .summary import summary_table, value_with_error
 
 __all__ = ["VERSIONS", "report_html"]
@@ -83,18 +83,32 @@ def _table_html(rows, header, classes=None):
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-def _figures_html(spectrum):
-    parts = []
-    for name, (applies, save) in FIGURES.items():
-        if not applies(spectrum):
-            continue
-        buffer = io.BytesIO()
-        save(spectrum, buffer)
-        data = base64.b64encode(buffer.getvalue()).decode("ascii")
-        caption = html.escape(CAPTIONS.get(name, name))
+def _figure_html(name, save, caption):
+    """One figure embedded as PNG: ``save`` writes it to a file object."""
+    buffer = io.BytesIO()
+    save(buffer)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (
+        f'<figure id="{name.removesuffix(".png")}"><img src="data:image/png;base64,{data}" '
+        f'alt="{html.escape(name)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+    )
+
+
+def _figures_html(spectrum, shape_blocks=None):
+    parts = [
+        _figure_html(name, lambda buffer, save=save: save(spectrum, buffer), CAPTIONS.get(name, name))
+        for name, (applies, save) in FIGURES.items()
+        if applies(spectrum)
+    ]
+    if shape_blocks is not None:
+        parameter = shape_blocks.parameter_names[0]
         parts.append(
-            f'<figure id="{name.removesuffix(".png")}"><img src="data:image/png;base64,{data}" '
-            f'alt="{html.escape(name)}"><figcaption>{caption}</figcaption></figure>'
+            _figure_html(
+                "shape_blocks.png",
+                lambda buffer: save_shape_blocks_figure(shape_blocks, buffer, parameter, spectrum=spectrum),
+                f"Blocks of bins that share {', '.join(shape_blocks.parameter_names)}: the change points of "
+                f"the shape (each block's value and error over the bins' {parameter}).",
+            )
         )
     return "\n".join(parts)
 
@@ -125,7 +139,7 @@ def _variability_rows(spectrum):
     return rows
 
 
-def _tests_html(spectrum, flux_states):
+def _tests_html(spectrum, flux_states, shape_blocks=None):
     parts = ["<p>Chi-square test of a constant over the bins (failed and upper-limit bins left out):</p>"]
     header = ["quantity", "chi2 / dof", "p-value", "significance [sigma]", "bins used", "Fvar"]
     parts.append(_table_html(_variability_rows(spectrum), header))
@@ -153,7 +167,31 @@ def _tests_html(spectrum, flux_states):
         ]
         parts.append("<p>Flux states (the bins grouped by flux, their datasets stacked):</p>")
         parts.append(_table_html(rows, names))
+    if shape_blocks is not None:
+        parts.append(_shape_blocks_html(shape_blocks))
     return "\n".join(parts)
+
+
+def _shape_blocks_html(blocks):
+    """The blocks of bins that share shape parameters, and the test of each change."""
+    table = blocks.table
+    names = blocks.parameter_names
+    rows = [
+        [str(row["block"]), f"{row['bin_start']}-{row['bin_stop'] - 1}",
+         f"{Time(row['time_min'], format='mjd', scale='utc').isot[:19]}"]
+        + [value_with_error(row[name], row[f"{name}_err"]) for name in names]
+        + ["-" if row["block"] == 0 else f"{row['ts_change']:.1f} ({row['significance_change']:.1f} sigma)"]
+        for row in table
+    ]
+    penalty = f"{table.meta['PENALTY']:.2f}"
+    p0 = table.meta.get("P0")
+    rate = f", false-positive rate p0 = {p0:g}" if p0 is not None and np.isfinite(p0) else ""
+    text = (
+        f"<p>Change points of {html.escape(', '.join(names))}: blocks of bins that share them (the norm free "
+        f"in each bin), penalty {penalty} per change{rate}; each change tested against merging its "
+        "blocks (local significance):</p>"
+    )
+    return text + _table_html(rows, ["block", "bins", "start (UTC)"] + names + ["TS of the change"])
 
 
 def _provenance_html(spectrum, provenance):
@@ -173,7 +211,7 @@ def _provenance_html(spectrum, provenance):
     return "\n".join(parts)
 
 
-def report_html(spectrum, title=None, provenance=None, flux_states=None):
+def report_html(spectrum, title=None, provenance=None, flux_states=None, shape_blocks=None):
     """One self-contained HTML page of a result: figures, the bins' table, tests, provenance.
 
     Parameters
@@ -188,6 +226,8 @@ def report_html(spectrum, title=None, provenance=None, flux_states=None):
         Default is None: the result's meta data and the package versions only.
     flux_states : `~gammapy_trs.result.flux_states.FluxStates`, optional
         Flux states to tabulate. Default is None.
+    shape_blocks : `~gammapy_trs.result.shape_blocks.ShapeBlocks`, optional
+        Change points of the shape to tabulate and plot. Default is None.
 
     Returns
     -------
@@ -205,9 +245,9 @@ def report_html(spectrum, title=None, provenance=None, flux_states=None):
         f"{', '.join(spectrum.parameter_names)}; {n_failed} failed fit{'s' if n_failed != 1 else ''}."
     )
     sections = [
-        ("Figures", _figures_html(spectrum)),
+        ("Figures", _figures_html(spectrum, shape_blocks)),
         ("Time bins", _bins_html(spectrum)),
-        ("Tests", _tests_html(spectrum, flux_states)),
+        ("Tests", _tests_html(spectrum, flux_states, shape_blocks)),
         ("Provenance", _provenance_html(spectrum, provenance)),
     ]
     body = "\n".join(f'<h2 id="{name.lower().replace(" ", "-")}">{name}</h2>\n{content}' for name, content in sections)
