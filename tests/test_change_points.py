@@ -260,3 +260,14 @@ def test_changes_below_the_penalty_on_the_exact_likelihood_are_merged():
     assert _merge_below_penalty(Exact(), [0, 2, 5, 7, 9], penalty=10.0) == [0, 5, 9]
     assert _merge_below_penalty(Exact(), [0, 2, 5, 7, 9], penalty=0.5) == [0, 2, 5, 7, 9]
     assert _merge_below_penalty(Exact(), [0, 9], penalty=10.0) == [0, 9]
+
+
+def test_one_progress_bar_for_the_profiles(step, capsys, monkeypatch):
+    from gammapy.utils import pbar
+
+    datasets, result, _ = step
+    monkeypatch.setattr(pbar, "SHOW_PROGRESS_BAR", True)
+    capsys.readouterr()
+    find_shape_blocks(result, datasets, ["index"], n_jobs=1)
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert [line.split(":")[0] for line in lines if " 0%|" in line] == ["Profiles of index"]

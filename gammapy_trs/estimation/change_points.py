@@ -229,7 +229,7 @@ def _profiles(setup, axes):
     points = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(axes))
     steps = np.array([axis[1] - axis[0] for axis in axes])
     profile = JointProfile(setup.groups, setup.source, setup.indices, setup.engine, setup.runner)
-    success, stat, _, _ = profile([tuple(p) for p in points], 1e-3 * steps)
+    success, stat, _, _ = profile([tuple(p) for p in points], 1e-3 * steps, desc=f"Profiles of {', '.join(setup.names)}")
     stat = np.where(success, stat, np.nan)  # (points, bins)
     return stat.T.reshape((len(setup.groups),) + tuple(len(axis) for axis in axes))
 

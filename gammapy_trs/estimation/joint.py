@@ -160,7 +160,7 @@ class JointProfile:
         self.runner = runner
         self.starts = [None] * len(groups)
 
-    def __call__(self, points, deltas):
+    def __call__(self, points, deltas, desc=None):
         """Each bin's conditional statistic and gradient at each point, from the current start values.
 
         Parameters
@@ -169,6 +169,8 @@ class JointProfile:
             Values of the shared parameters.
         deltas : array-like
             Steps of the differences by each shared parameter.
+        desc : str, optional
+            A progress bar over the bins, with this description. Default is None, no bar.
 
         Returns
         -------
@@ -185,7 +187,7 @@ class JointProfile:
             i: ProfileTask(group, self.source, tuple(self.indices), points, deltas, self.starts[i], self.engine)
             for i, group in enumerate(self.groups)
         }
-        results = self.runner.run(conditional_stats, tasks, desc=None)
+        results = self.runner.run(conditional_stats, tasks, desc=desc)
         n, k = len(self.groups), len(self.indices)
         success = np.array([[results[i][p][0] for i in range(n)] for p in range(len(points))])
         stat = np.array([[results[i][p][1] for i in range(n)] for p in range(len(points))])
