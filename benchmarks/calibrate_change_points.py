@@ -30,8 +30,12 @@ import astropy.units as u
 from astropy.time import Time
 from gammapy.modeling.models import PowerLawSpectralModel, SkyModel
 from gammapy_trs import TimeResolvedSpectrumEstimator
-from gammapy_trs.estimation import change_points
-from gammapy_trs.estimation.change_points import critical_penalty, optimal_partition, penalty_from_p0, shape_costs
+from gammapy_trs.estimation.change_points import (
+    blocks_from_costs,
+    critical_penalty,
+    penalty_from_p0,
+    shape_costs,
+)
 from gammapy_trs.samples.simulate import simulate_onoff_datasets
 
 T0 = Time("2026-01-01T00:00:00", scale="utc")
@@ -70,12 +74,8 @@ def one(args):
     estimator = TimeResolvedSpectrumEstimator(time_intervals=intervals, n_jobs=1)
     result = estimator.run(datasets)
     start = time.perf_counter()
-    setup, axes, costs = shape_costs(result, datasets, ["index"], n_jobs=1)
-    exact = change_points._ExactFits(setup, costs, axes)  # the steps of find_shape_blocks, its profiles made once
-    changes = {}
-    for p0 in P0:
-        penalty = penalty_from_p0(p0, n_bins)
-        changes[p0] = change_points._merge_below_penalty(exact, optimal_partition(costs, n_bins, penalty), penalty)[1:-1]
+    setup, axes, costs = shape_costs(result, datasets, ["index"], n_jobs=1)  # find_shape_blocks, profiles made once
+    changes = {p0: blocks_from_costs(result, setup, axes, costs, p0=p0).change_points for p0 in P0}
     seconds = time.perf_counter() - start
     test = estimator.test_variability(datasets, ["index"], alternative=result)
     try:

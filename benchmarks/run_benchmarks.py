@@ -476,16 +476,13 @@ def bench_change_points(sizes=(100, 300, 1000)):
         penalty = change_points.penalty_from_p0(0.05, n_bins)
         edges, t_partition = timed(change_points.optimal_partition, costs, n_bins, penalty)
         evaluated = costs.n_evaluations
-        exact = change_points._ExactFits(setup, costs, axes)
-        start = time.perf_counter()
-        kept = change_points._merge_below_penalty(exact, edges, penalty)
-        rows = change_points._block_rows(setup, kept, costs, exact, result.time_axis)
-        t_blocks = time.perf_counter() - start
-        total = t_profiles + t_partition + t_blocks
+        blocks, t_rest = timed(change_points.blocks_from_costs, result, setup, axes, costs, p0=0.05)
+        t_blocks = t_rest - t_partition  # blocks_from_costs makes the partition again, then the blocks' fits
+        total = t_profiles + t_rest
         out[n_bins] = dict(
             total_s=total, per_bin_s=total / n_bins, profiles_s=t_profiles, partition_s=t_partition,
             block_costs_evaluated=evaluated, optimal_partitioning_costs=n_bins * (n_bins + 1) // 2,
-            block_fits_s=t_blocks, n_blocks_partition=len(edges) - 1, n_blocks=len(rows), penalty=penalty,
+            block_fits_s=t_blocks, n_blocks_partition=len(edges) - 1, n_blocks=len(blocks), penalty=penalty,
         )
     first, last = sizes[0], sizes[-1]
     out["per_bin_growth"] = out[last]["per_bin_s"] / out[first]["per_bin_s"]

@@ -262,6 +262,7 @@ class FitEngine:
 
     def __init__(self, fit=None):
         self.fit = Fit() if fit is None else fit
+        self._conditional = weakref.WeakKeyDictionary()  # a bin's datasets -> its ConditionalFits
 
     def __repr__(self):
         return f"{type(self).__name__}(fit={self.fit!r})"
@@ -370,8 +371,7 @@ class FitEngine:
             best values of the other free parameters (None where the fit
             failed), ``gradient`` the derivatives by the shared parameters.
         """
-        cache = self.__dict__.setdefault("_conditional", weakref.WeakKeyDictionary())
-        fits = cache.setdefault(datasets, {})
+        fits = self._conditional.setdefault(datasets, {})
         key = (source, tuple(indices))
         if key not in fits:
             fits[key] = self.conditional_fits(datasets, source, indices)
@@ -385,6 +385,10 @@ class FitEngine:
         state = dict(self.__dict__)
         state.pop("_conditional", None)  # copies made in this process, not sent to another
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._conditional = weakref.WeakKeyDictionary()
 
     def counts_summary(self, datasets, source):
         """Counts, excess, predicted counts and predicted source counts of a bin, summed in the masks.

@@ -45,6 +45,7 @@ from .joint import JointProfile, SharedFitResult, fit_shared_parameters
 
 __all__ = [
     "BlockCosts",
+    "blocks_from_costs",
     "critical_penalty",
     "find_shape_blocks",
     "optimal_partition",
@@ -435,14 +436,36 @@ def find_shape_blocks(
         One row per block.
     """
     setup, axes, costs = shape_costs(spectrum, datasets, parameters, n_grid, fit, engine, n_jobs, parallel_backend, atol)
+    return blocks_from_costs(spectrum, setup, axes, costs, p0=p0, penalty=penalty)
+
+
+def blocks_from_costs(spectrum, setup, axes, costs, p0=0.05, penalty=None):
+    """The steps of `find_shape_blocks` after the bins' profiles (`shape_costs`): the partition,
+    the exact fits of the blocks, the changes below the penalty merged, the table.
+
+    Parameters
+    ----------
+    spectrum : `~gammapy_trs.TimeResolvedSpectrum`
+        The per-bin fits.
+    setup, axes, costs : object, list, `BlockCosts`
+        What `shape_costs` gives.
+    p0 : float, optional
+        False-positive rate of the penalty (`penalty_from_p0`). Default is 0.05.
+    penalty : float, optional
+        Penalty per change point; overrides ``p0``. Default is None.
+
+    Returns
+    -------
+    blocks : `~gammapy_trs.result.shape_blocks.ShapeBlocks`
+        One row per block.
+    """
     names = setup.names
     n_bins = costs.n_bins
     given = penalty
     penalty = penalty_from_p0(p0, n_bins, len(names)) if given is None else float(given)
     exact = _ExactFits(setup, costs, axes)
     edges = _merge_below_penalty(exact, optimal_partition(costs, n_bins, penalty), penalty)
-    rows = _block_rows(setup, edges, costs, exact, spectrum.time_axis)
-    table = Table(rows=rows)
+    table = Table(rows=_block_rows(setup, edges, costs, exact, spectrum.time_axis))
     table.meta.update(
         SOURCE=setup.source,
         PARNAMES=",".join(names),
