@@ -85,9 +85,10 @@ def one(args):
     return dict(critical=critical_penalty(costs), changes=changes, lrt=test["p_value"], chi2=chi2, seconds=seconds)
 
 
-def run(tasks, n_jobs):
+def run(tasks, n_jobs, function=None):
+    """``function`` (by default `one`) of each task, in ``n_jobs`` processes."""
     with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
-        return pool.map(one, tasks)
+        return pool.map(one if function is None else function, tasks)
 
 
 def rate(flags):

@@ -38,6 +38,9 @@ Sections:
   sine): the change points of the index (`find_shape_blocks`, n_jobs=1), its parts (the bins'
   profiles on the grid, the optimal partition with PELT's pruning and the number of block costs
   it evaluated, the exact fits of the blocks), and how the time per bin grows.
+* ``laws``: 100, 300 and 1,000 simulated bins (no data files): the laws of the index across
+  the bins (`fit_law`, of the flux and of time, n_jobs=1) against the shared fit of the index on
+  the same bins from the same per-bin result, and how the law's time per bin grows.
 
 * ``afternoon``: the whole analysis an astronomer runs on the PKS 2155-304 night, side by side
   in one run: the command line (``gammapy-trs run``, a new process) on
@@ -81,7 +84,7 @@ from gammapy_trs.samples.simulate import simulate_onoff_datasets
 
 from gammapy_trs.utils.parallel import Runner
 
-SECTIONS = ("afternoon", "reduction", "fit", "steps", "parallel", "scale", "shared", "change_points")
+SECTIONS = ("afternoon", "reduction", "fit", "steps", "parallel", "scale", "shared", "change_points", "laws")
 
 
 def machine():
@@ -486,6 +489,37 @@ def bench_change_points(sizes=(100, 300, 1000)):
         )
     first, last = sizes[0], sizes[-1]
     out["per_bin_growth"] = out[last]["per_bin_s"] / out[first]["per_bin_s"]
+    return out
+
+
+def bench_laws(sizes=(100, 300, 1000)):
+    """The laws of the index across bins (of the flux, of time) against the shared fit of the index
+    on the same bins, started from the same per-bin result."""
+    from gammapy_trs import fit_law
+    from gammapy_trs.estimation.grouping import bin_setup
+    from gammapy_trs.estimation.shared import SharedParameters, start_from_bins
+    from gammapy_trs.utils.parameters import SourceParameters
+
+    out = {}
+    for n_bins in sizes:
+        datasets, intervals = simulated(n_bins, seed=n_bins)
+        result = TimeResolvedSpectrumEstimator(time_intervals=intervals, n_jobs=1).run(datasets)
+        setup = bin_setup(result, datasets, ["index"], n_jobs=1)
+        parameters = SourceParameters.from_model(setup.model)
+        start = start_from_bins(result, ["index"])
+        _, t_shared = timed(
+            SharedParameters.fit, setup.groups, setup.model, parameters, ["index"], setup.engine, setup.runner, start=start
+        )
+        flux, t_flux = timed(fit_law, result, datasets, "index", covariate="flux", n_jobs=1)
+        time_law, t_time = timed(fit_law, result, datasets, "index", covariate="time", n_jobs=1)
+        out[n_bins] = dict(
+            shared_s=t_shared, law_flux_s=t_flux, law_time_s=t_time, law_flux_ratio=t_flux / t_shared,
+            law_time_ratio=t_time / t_shared, law_flux_per_bin_s=t_flux / n_bins,
+            b_flux=float(flux.coefficients["value"][1]), b_flux_err=float(flux.coefficients["error"][1]),
+            b_time=float(time_law.coefficients["value"][1]), b_time_err=float(time_law.coefficients["error"][1]),
+        )
+    first, last = sizes[0], sizes[-1]
+    out["law_flux_per_bin_growth"] = out[last]["law_flux_per_bin_s"] / out[first]["law_flux_per_bin_s"]
     return out
 
 

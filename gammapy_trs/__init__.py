@@ -18,11 +18,14 @@ __all__ = [
     "TimeResolvedSpectrum",
     "TimeResolvedDatasetsMaker",
     "FluxStates",
+    "LawFit",
     "ShapeBlocks",
     "as_gti",
     "find_shape_blocks",
     "fit_flux_states",
+    "fit_law",
     "register_estimators",
+    "simulate_law_test",
 ]
 
 _PUBLIC = {
@@ -33,6 +36,9 @@ _PUBLIC = {
     "fit_flux_states": "estimation.flux_states",
     "ShapeBlocks": "result.shape_blocks",
     "find_shape_blocks": "estimation.change_points",
+    "LawFit": "result.law_fit",
+    "fit_law": "estimation.laws",
+    "simulate_law_test": "estimation.law_simulations",
     "as_gti": "binning",
     "register_estimators": "registry",
 }

@@ -147,6 +147,8 @@ def pks2155_slice_by_slice(tmp_path_factory, worker_id):
 SLOW_FIRST = (
     "test_engine.py",
     "test_tutorial_pks2155_curvature.py",
+    "test_tutorial_pks2155_evolution.py",
+    "test_laws.py",
     "test_faint_injection.py",
     "test_injection.py",
     "test_hess_pks2155.py",

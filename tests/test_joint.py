@@ -9,7 +9,7 @@ from gammapy.datasets import Datasets
 from gammapy.modeling import Fit
 from gammapy.modeling.models import PowerLawSpectralModel
 from gammapy.utils.testing import mpl_plot_check
-from gammapy_trs import ShapeBlocks, TimeResolvedSpectrum, TimeResolvedSpectrumEstimator
+from gammapy_trs import LawFit, ShapeBlocks, TimeResolvedSpectrum, TimeResolvedSpectrumEstimator
 from gammapy_trs.engine import CompiledEngine, GammapyEngine
 from gammapy_trs.estimation.shared import start_from_bins
 from gammapy_trs.estimation.flux_states import fit_flux_states, group_by_flux
@@ -283,6 +283,7 @@ def test_config_and_cli(demo_store, tmp_path):  # noqa: F811 -- the fixture
         test_variability=["index"],
         flux_states=dict(method="quantiles", n_states=2),
         change_points=dict(parameters="index", p0=0.05),
+        laws=[dict(parameter="index", covariate="flux", n_simulations=2), dict(parameter="index", covariate="time")],
     )
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -297,10 +298,16 @@ def test_config_and_cli(demo_store, tmp_path):  # noqa: F811 -- the fixture
     blocks = ShapeBlocks.read(tmp_path / "out" / "shape_blocks.ecsv")
     assert "ShapeBlocks of ['index']" in result.output and (tmp_path / "out" / "shape_blocks.png").exists()
     assert blocks.table.meta["N_BINS"] == written.n_bins and blocks.table.meta["P0"] == 0.05
+    for covariate in ("flux", "time"):
+        law = LawFit.read(tmp_path / "out" / f"law_index_{covariate}.ecsv")
+        assert law.meta["COVARIATE"] == covariate and (tmp_path / "out" / f"law_index_{covariate}.png").exists()
+        assert law.meta["FORMULA"] in result.output and law.meta["N_BINS"] == written.n_bins
+        assert ("P_SHARED_SIM" in law.meta) == (covariate == "flux")  # n_simulations given for the flux
+    assert "against shared, by 2 simulations: p " in result.output
     # these 40 minutes are before the demo flare's peak: the index hardly changes
     assert 0.05 < written.meta["variability_p_value"] <= 1
     data["time_resolved"]["estimator"].update(
-        shared_parameters=["index"], test_variability=[], flux_states=None, change_points=None
+        shared_parameters=["index"], test_variability=[], flux_states=None, change_points=None, laws=[]
     )
     path.write_text(yaml.safe_dump(data))
     result = CliRunner().invoke(cli, ["run", str(path), "--overwrite"])

@@ -5,10 +5,12 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from ..estimation.change_points import find_shape_blocks
+from ..estimation.law_simulations import simulate_law_test
+from ..estimation.laws import fit_law
 from ..estimation.flux_states import fit_flux_states
 from ..utils.parameters import NORM_NAMES
 from .config import ConfigError
-from ..result.figures import result_figures, save_flux_states_figure, save_shape_blocks_figure
+from ..result.figures import result_figures, save_flux_states_figure, save_law_figure, save_shape_blocks_figure
 from .build import (
     apply_fit_range,
     flux_state_options,
@@ -54,6 +56,7 @@ class AnalysisOutput:
     result: object
     flux_states: object = None
     shape_blocks: object = None
+    laws: list = field(default_factory=list)
     files: list = field(default_factory=list)
 
 
@@ -161,6 +164,8 @@ def run_analysis(config, resume=False, output=None, overwrite=False):
         out.flux_states = _flux_states(result, datasets, est.flux_states, folder, plots, out.files)
     if est.change_points is not None:
         out.shape_blocks = _shape_blocks(result, datasets, config, folder, plots, out.files)
+    for law in est.laws:
+        out.laws.append(_law(result, datasets, config, law, folder, plots, out.files))
     if plots:
         out.files.extend(result_figures(result, folder))
     return out
@@ -216,6 +221,31 @@ def _shape_blocks(result, datasets, config, folder, plots, files):
     if plots:
         files.append(save_shape_blocks_figure(blocks, folder / "shape_blocks.png", cfg.parameters[0], spectrum=result))
     return blocks
+
+
+def law_file_name(law):
+    """The file of a law's fit in the output folder, e.g. ``law_index_flux.ecsv``."""
+    return f"law_{law.parameter}_{law.covariate}.ecsv"
+
+
+def _law(result, datasets, config, cfg, folder, plots, files):
+    """A law of a shape parameter across the bins, written to law_<parameter>_<covariate>.ecsv (and plotted)."""
+    est = config.time_resolved.estimator
+    law = fit_law(
+        result, datasets, cfg.parameter, law=cfg.law, covariate=cfg.covariate, n_sigma=cfg.n_sigma,
+        engine=est.engine, n_jobs=config.general.n_jobs, parallel_backend=est.parallel_backend, atol=est.atol,
+    )
+    if cfg.n_simulations:
+        law = simulate_law_test(
+            law, result, datasets, n_simulations=cfg.n_simulations, engine=est.engine, n_jobs=config.general.n_jobs,
+            parallel_backend=est.parallel_backend, atol=est.atol,
+        )
+    path = folder / law_file_name(cfg)
+    law.write(path, overwrite=True)
+    files.append(path)
+    if plots:
+        files.append(save_law_figure(law, path.with_suffix(".png")))
+    return law
 
 
 def _flux_states(result, datasets, cfg, folder, plots, files):

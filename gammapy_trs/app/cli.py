@@ -141,6 +141,8 @@ def run(config_file, output, overwrite, resume, progress):
         click.echo("\nFlux states:\n" + str(out.flux_states))
     if out.shape_blocks is not None:
         click.echo("\n" + str(out.shape_blocks))
+    for law in out.laws:
+        click.echo("\n" + str(law))
 
 
 @cli.command("plot")
@@ -195,10 +197,11 @@ def plot(result, parameter, output, overwrite):
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 def report(result, output, title, overwrite):
     """Write one self-contained HTML page of a written result, to share: its figures, the table
-    of the bins, the tests, and the provenance (the run's provenance.yaml, flux_states.ecsv and
-    shape_blocks.ecsv beside RESULT are included where they exist)."""
+    of the bins, the tests, and the provenance (the run's provenance.yaml, flux_states.ecsv,
+    shape_blocks.ecsv and law_*.ecsv beside RESULT are included where they exist)."""
     from ..result import TimeResolvedSpectrum
     from ..result.flux_states import FluxStates
+    from ..result.law_fit import LawFit
     from ..result.shape_blocks import ShapeBlocks
     from .analysis import read_provenance
 
@@ -211,8 +214,9 @@ def report(result, output, title, overwrite):
     states = FluxStates.read(states_file) if states_file.is_file() else None
     blocks_file = result.with_name("shape_blocks.ecsv")
     blocks = ShapeBlocks.read(blocks_file) if blocks_file.is_file() else None
+    laws = [LawFit.read(path) for path in sorted(result.parent.glob("law_*.ecsv"))]
     spectrum.to_html(
-        output, overwrite=True, title=title, provenance=provenance, flux_states=states, shape_blocks=blocks
+        output, overwrite=True, title=title, provenance=provenance, flux_states=states, shape_blocks=blocks, laws=laws
     )
     click.echo(f"Wrote {output}")
 

@@ -110,6 +110,16 @@ class ChangePointsConfig(_Base):
         return [value] if isinstance(value, str) else value
 
 
+class LawConfig(_Base):
+    """One entry of the ``laws`` section: a law of a shape parameter across the bins (`fit_law`)."""
+
+    parameter: str
+    law: str = "linear"
+    covariate: Literal["flux", "time"] = "flux"
+    n_sigma: Optional[float] = Field(None, gt=0)
+    n_simulations: Optional[int] = Field(None, ge=1)
+
+
 class EstimatorConfig(_Base):
     """The ``time_resolved.estimator`` section: the options of the estimator, by their names."""
 
@@ -127,6 +137,7 @@ class EstimatorConfig(_Base):
     test_variability: list[str] = []
     flux_states: Optional[FluxStatesConfig] = None
     change_points: Optional[ChangePointsConfig] = None
+    laws: list[LawConfig] = []
     sed_energy_edges: Optional[EnergyAxisConfig] = None
     parallel_backend: Literal[tuple(parallel_backends())] = "multiprocessing"
     engine: Literal[ENGINE_CHOICES] = "auto"
@@ -354,6 +365,9 @@ time_resolved:
                                           #   [1e-11 cm-2 s-1, ...]; or method: bayesian-blocks
     change_points: null                   # blocks of bins sharing a shape: {parameters: [index],
                                           #   p0: 0.05} (false-positive rate) or penalty: 9
+    laws: []                              # shape as a law of the flux or time: [{parameter: index,
+                                          #   law: linear, covariate: flux}] (index = a + b log10(N/N0));
+                                          #   n_simulations: 100 for its p-value by simulation (faint bins)
     parallel_backend: multiprocessing     # multiprocessing | ray
     engine: auto                          # auto | compiled | gammapy: the fit engine
     atol: 1e-6 s                          # tolerance on time comparisons

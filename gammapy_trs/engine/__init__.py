@@ -13,7 +13,7 @@ Nothing outside this package imports its modules: the rest of the package
 sees only the names below (``tests/test_layout.py`` checks it).
 """
 
-from .base import FitEngine, copy_models, profile_crossing, profile_stat
+from .base import FitEngine, Tie, copy_models, profile_crossing, profile_stat
 from .compiled import CompiledEngine
 from .fluxes import dnde_band, integral_fluxes, model_fluxes
 from .gammapy import GammapyEngine
@@ -26,6 +26,7 @@ __all__ = [
     "EngineMismatchError",
     "FitEngine",
     "GammapyEngine",
+    "Tie",
     "copy_models",
     "dnde_band",
     "integral_fluxes",

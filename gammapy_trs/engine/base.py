@@ -18,10 +18,12 @@ other free parameters re-optimised, must lie at its level
 level and Brent's method on the profile (`profile_crossing`).
 """
 
+import contextlib
 import copy
 import logging
 import weakref
 import numpy as np
+from iminuit import Minuit
 from gammapy.datasets import Datasets
 from gammapy.estimators import FluxPointsEstimator
 from gammapy.modeling import Fit
@@ -32,6 +34,9 @@ from .points import flux_points_arrays
 __all__ = [
     "ConditionalFits",
     "FitEngine",
+    "Tie",
+    "bounded_below",
+    "chained",
     "copy_models",
     "fit_options",
     "map_counts_summary",
@@ -336,7 +341,7 @@ class FitEngine:
         """Total statistic of the datasets (likelihood, priors and penalties), a float."""
         return float(datasets.stat_sum())
 
-    def conditional_minima(self, datasets, source, indices, points, start, deltas):
+    def conditional_minima(self, datasets, source, indices, points, start, deltas, tie=None):
         """A bin's fits with shared parameters fixed at each point, and the gradient there.
 
         At each point the bin's other free parameters are fitted from
@@ -363,19 +368,24 @@ class FitEngine:
         deltas : tuple of float
             Steps of central differences by each shared parameter, where the
             gradient is not analytic.
+        tie : object, optional
+            The shared parameters as a function of the point and, for a law
+            of the bin's flux, of one of the bin's own free parameters
+            (`Tie`): the point is then the law's coefficients. Default is
+            None, the point is the shared parameters' values.
 
         Returns
         -------
         minima : list of tuple
             At each point ``(success, stat, values, gradient)``: ``values`` the
             best values of the other free parameters (None where the fit
-            failed), ``gradient`` the derivatives by the shared parameters.
+            failed), ``gradient`` the derivatives by the point's coordinates.
         """
         fits = self._conditional.setdefault(datasets, {})
         key = (source, tuple(indices))
         if key not in fits:
             fits[key] = self.conditional_fits(datasets, source, indices)
-        return fits[key].minima(points, start, deltas)
+        return fits[key].minima(points, start, deltas, tie=tie)
 
     def conditional_fits(self, datasets, source, indices):
         """The copies of a bin for its fits with the shared parameters fixed (`ConditionalFits`)."""
@@ -480,6 +490,42 @@ class FitEngine:
         return self.fit
 
 
+class Tie:
+    """The shared parameters of a bin as functions of a point and, for a law of the bin's flux, of
+    one of its own free parameters: the interface of ``tie`` in `FitEngine.conditional_minima`.
+
+    Subclasses (the laws' ties, `~gammapy_trs.estimation.laws`) set `parameter`
+    and implement `shape`; they are sent to other processes with the bins' tasks.
+    """
+
+    parameter = None
+    """Name of the source's free parameter that the shared ones follow (e.g. "amplitude"), or None."""
+
+    lower = np.nan
+    """A lower bound on `parameter` in the bin's fits (e.g. for a law of its logarithm), NaN for none."""
+
+    def shape(self, point, value):
+        """The shared parameters' values and their derivatives.
+
+        Parameters
+        ----------
+        point : tuple of float
+            The point (e.g. a law's coefficients).
+        value : float or None
+            Value of `parameter` (None where it is None).
+
+        Returns
+        -------
+        values : `~numpy.ndarray`
+            The shared parameters' values, shape ``(k,)``.
+        jacobian : `~numpy.ndarray`
+            Their derivatives by the point's coordinates, shape ``(k, m)``.
+        slope : `~numpy.ndarray`
+            Their derivatives by ``value``, shape ``(k,)`` (zeros where `parameter` is None).
+        """
+        raise NotImplementedError
+
+
 class ConditionalFits:
     """A bin's copies with the shared parameters frozen, and its fits at points of them.
 
@@ -498,6 +544,7 @@ class ConditionalFits:
     def __init__(self, engine, datasets, source, indices):
         self.engine = engine
         self.copies = engine.copy(datasets)
+        self.source = source
         model = self.copies.models[source]
         self.shared = [model.parameters[idx] for idx in indices]
         for par in self.shared:
@@ -511,10 +558,17 @@ class ConditionalFits:
             return list(self.defaults)
         return [value if np.isfinite(value) else default for value, default in zip(start, self.defaults)]
 
-    def minima(self, points, start, deltas):
+    def minima(self, points, start, deltas, tie=None):
         """``(success, stat, values, gradient)`` at each point (`FitEngine.conditional_minima`)."""
         initial = self.initial(start)
-        return [self._minimum(point, initial, deltas) for point in points]
+        if tie is not None and tie.parameter is not None:
+            return [self._tied_minimum(point, initial, deltas, tie) for point in points]
+        minima = []
+        for point in points:
+            shape, jacobian = (point, None) if tie is None else tie.shape(point, None)[:2]
+            minimum = self._minimum(shape, initial, deltas)
+            minima.append(minimum if jacobian is None else chained(minimum, jacobian))
+        return minima
 
     def _minimum(self, point, initial, deltas):
         for par, value in zip(self.shared, point):
@@ -532,6 +586,42 @@ class ConditionalFits:
         stat = self.engine.stat_sum(self.copies)
         return True, stat, [par.value for par in self.free], self._gradient(deltas)
 
+    def _tied_minimum(self, point, initial, deltas, tie):
+        """The minimum over the free parameters with the shared ones following one of them
+        (`Tie`), by MIGRAD on Gammapy's statistic; the gradient by the point's coordinates."""
+        linked = self.copies.models[self.source].parameters[tie.parameter]
+        with bounded_below(linked, tie.lower):
+            return self._tied_fit(point, initial, deltas, tie, linked)
+
+    def _tied_fit(self, point, initial, deltas, tie, linked):
+        """MIGRAD over the free parameters' factors with the engine's tolerance, the shared
+        parameters set by the tie at each evaluation."""
+
+        def stat(factors):
+            for par, factor in zip(self.free, factors):
+                par.factor = factor
+            for par, value in zip(self.shared, tie.shape(point, linked.value)[0]):
+                par.value = value
+            return self.engine.stat_sum(self.copies)
+
+        for par, value in zip(self.free, initial):
+            par.value = value
+        if np.isfinite(tie.lower) and not linked.value > tie.lower:
+            linked.value = 10 * tie.lower
+        self.copies.parameters.autoscale()
+        minuit = Minuit(stat, [par.factor for par in self.free])
+        minuit.errordef = 1
+        minuit.tol = fit_options(self.engine.fit)["optimize_opts"].get("tol", 0.1)
+        for i, par in enumerate(self.free):
+            minuit.errors[i] = par.error / par.scale if par.error > 0 else 0.1 * max(abs(par.factor), 1e-3)
+            minuit.limits[i] = (None if np.isnan(par.factor_min) else par.factor_min, None if np.isnan(par.factor_max) else par.factor_max)
+        minuit.migrad()
+        value = stat(np.array(minuit.values))
+        if not (minuit.valid and np.isfinite(value)):
+            return False, np.nan, None, None
+        jacobian = tie.shape(point, linked.value)[1]
+        return chained((True, value, [par.value for par in self.free], self._gradient(deltas)), jacobian)
+
     def _gradient(self, deltas):
         """Central differences of the statistic by each shared parameter, the others where they are."""
         gradient = []
@@ -544,6 +634,27 @@ class ConditionalFits:
             par.value = center
             gradient.append((values[0] - values[1]) / (2 * delta))
         return gradient
+
+
+@contextlib.contextmanager
+def bounded_below(parameter, lower):
+    """``parameter.min`` raised to ``lower`` (where finite) inside the block, restored on exit."""
+    saved = parameter.min
+    if np.isfinite(lower):
+        parameter.min = lower if not np.isfinite(saved) else max(saved, lower)
+    try:
+        yield parameter
+    finally:
+        parameter.min = saved
+
+
+def chained(minimum, jacobian):
+    """A conditional minimum's gradient by the shared parameters turned into that by the point's
+    coordinates, through the Jacobian of the parameters by the coordinates (the chain rule)."""
+    success, stat, values, gradient = minimum
+    if not success:
+        return minimum
+    return success, stat, values, list(np.asarray(jacobian, dtype=float).T @ np.asarray(gradient, dtype=float))
 
 
 class _CheckedConfidence(Fit):

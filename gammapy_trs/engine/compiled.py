@@ -9,7 +9,7 @@ relies on Gammapy internals (`~gammapy_trs.utils.gammapy_internals`), which
 the run-time probe checks before a run uses it (`~gammapy_trs.engine.select_engine`).
 """
 
-from .base import ConditionalFits, FitEngine
+from .base import ConditionalFits, FitEngine, bounded_below, chained
 from .fast_fit import FastFit
 from .fast_statistic import FitDatasets, copy_for_fit
 from .compiled_points import compiled_flux_points
@@ -26,11 +26,21 @@ class CompiledConditionalFits(ConditionalFits):
         super().__init__(engine, datasets, source, indices)
         self.restricted = engine._fast.restricted(self.copies, self.shared)
 
-    def minima(self, points, start, deltas):
+    def minima(self, points, start, deltas, tie=None):
         if self.restricted is None:
-            return super().minima(points, start, deltas)
+            return super().minima(points, start, deltas, tie=tie)
         initial = self.initial(start)
-        return [self.restricted.minimum(point, initial, self.free) for point in points]
+        if tie is None:
+            return [self.restricted.minimum(point, initial, self.free) for point in points]
+        if tie.parameter is not None:
+            linked = self.copies.models[self.source].parameters[tie.parameter]
+            with bounded_below(linked, tie.lower):
+                return [self.restricted.tied_minimum(point, initial, self.free, tie, linked) for point in points]
+        minima = []
+        for point in points:
+            shape, jacobian, _ = tie.shape(point, None)
+            minima.append(chained(self.restricted.minimum(shape, initial, self.free), jacobian))
+        return minima
 
 
 class CompiledEngine(FitEngine):

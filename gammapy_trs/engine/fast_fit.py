@@ -466,6 +466,85 @@ class Restricted:
         gradient = gradient[self.fixed] / self.compiled.scales[self.fixed]
         return True, float(stat), [par.value for par in free], list(gradient)
 
+    def tied_minimum(self, point, initial, free, tie, linked):
+        """The minimum with the fixed parameters following ``linked`` by ``tie`` at ``point``
+        (`~gammapy_trs.engine.Tie`), from ``initial``.
+
+        Parameters
+        ----------
+        point : tuple of float
+            The tie's point (e.g. a law's coefficients).
+        initial : list of float
+            Start values of ``free``.
+        free : list of `~gammapy.modeling.Parameter`
+            The other free parameters (left at the minimum), ``linked`` among them.
+        tie : `~gammapy_trs.engine.Tie`
+            The fixed parameters as functions of the point and of ``linked``.
+        linked : `~gammapy.modeling.Parameter`
+            The free parameter that the fixed ones follow.
+
+        Returns
+        -------
+        minimum : tuple
+            ``(success, stat, values, gradient)``: the values of ``free`` and
+            the derivatives of the statistic by the point's coordinates.
+        """
+        for par, value in zip(free, initial):
+            par.value = value
+        if np.isfinite(tie.lower) and not linked.value > tie.lower:
+            linked.value = 10 * tie.lower
+        tied = _Tied(self, tie, point, self.parameters.index(linked))
+        factors = _newton_minimum(tied, tol=1e-4 * self.settings["tol"])[0]
+        if factors is None:
+            minuit = self.fit._migrad(tied, self.settings)
+            if not minuit.valid:
+                return False, np.nan, None, None
+            factors = np.array(minuit.values)
+        full, _ = tied.full(factors)
+        stat, gradient = self.compiled.value_and_gradient(full)
+        if not np.isfinite(stat):
+            return False, np.nan, None, None
+        for par, factor in zip(self.parameters, factors):
+            par.factor = factor
+        by_shape = gradient[self.fixed] / self.compiled.scales[self.fixed]
+        jacobian = np.asarray(tie.shape(point, linked.value)[1], dtype=float)
+        return True, float(stat), [par.value for par in free], list(jacobian.T @ by_shape)
+
+
+class _Tied:
+    """`Restricted` with its fixed parameters following one of the free ones (a law of the bin's
+    flux, `~gammapy_trs.engine.Tie`): a statistic of the free parameters, its gradient by the
+    chain rule."""
+
+    def __init__(self, restricted, tie, point, position):
+        self.restricted, self.tie, self.point, self.position = restricted, tie, point, position
+        self.parameters = restricted.parameters
+        scales = restricted.compiled.scales
+        self.scale = scales[restricted.others[position]]
+        self.fixed_scales = scales[restricted.fixed]
+        self.nfev = 0
+
+    def full(self, factors):
+        """All factors, the fixed ones from the tie; and the tie's slopes by the linked value."""
+        full = self.restricted._full(factors)
+        shape, _, slope = self.tie.shape(self.point, factors[self.position] * self.scale)
+        full[self.restricted.fixed] = np.asarray(shape, dtype=float) / self.fixed_scales
+        return full, np.asarray(slope, dtype=float)
+
+    def value_and_gradient(self, factors):
+        self.nfev += 1
+        full, slope = self.full(factors)
+        stat, gradient = self.restricted.compiled.value_and_gradient(full)
+        free = gradient[self.restricted.others].copy()
+        free[self.position] += np.sum(gradient[self.restricted.fixed] / self.fixed_scales * slope) * self.scale
+        return stat, free
+
+    def __call__(self, factors):
+        return self.value_and_gradient(factors)[0]
+
+    def gradient(self, factors):
+        return self.value_and_gradient(factors)[1]
+
 
 def _newton_minimum(compiled, tol=EDM_TOLERANCE):
     """The factors and statistic at the minimum from Newton steps started at the parameters'

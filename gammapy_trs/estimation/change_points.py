@@ -26,21 +26,14 @@ calibrated by simulation (``benchmarks/calibrate_change_points.py``; the
 numbers are in the statistics docs).
 """
 
-import dataclasses
 import logging
 import numpy as np
-import astropy.units as u
 from astropy.table import Table
-from gammapy.data import GTI
-from gammapy.datasets import Datasets
 from scipy.interpolate import CubicSpline, RectBivariateSpline
 from scipy.optimize import minimize
 from scipy.stats import chi2, norm
-from ..engine import select_engine
 from ..result.shape_blocks import ShapeBlocks
-from ..utils.parallel import Runner
-from ..utils.parameters import SourceParameters
-from .grouping import group_datasets
+from .grouping import bin_setup
 from .joint import JointProfile, SharedFitResult, fit_shared_parameters
 
 __all__ = [
@@ -212,19 +205,6 @@ def _grid_axes(spectrum, names, pars, n_grid):
     return axes
 
 
-@dataclasses.dataclass
-class _Setup:
-    """What the bins' profiles and the blocks' fits need: the bins' datasets and the model."""
-
-    groups: list
-    source: str
-    indices: list
-    names: list
-    pars: list
-    engine: object
-    runner: object
-
-
 def _profiles(setup, axes):
     """Each bin's profile on the grid (NaN where its conditional fit failed)."""
     points = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(axes))
@@ -327,27 +307,9 @@ def shape_costs(
     names = [parameters] if isinstance(parameters, str) else list(parameters)
     if not 1 <= len(names) <= 2:
         raise ValueError(f"Change points of one or two shape parameters, got {names}.")
-    source = spectrum.meta.get("source", spectrum.models[0].name)
-    source_model = datasets.models[source]
-    free = SourceParameters.from_model(source_model)
-    unknown = [name for name in names if name not in free.names or name not in spectrum.parameter_names]
-    if unknown:
-        raise ValueError(f"{unknown} are not free parameters of {source!r} fitted in each bin: {list(free.names)}.")
-    axis = spectrum.time_axis
-    _, groups = group_datasets(Datasets(datasets), GTI.create(axis.time_min, axis.time_max), u.Quantity(atol))
-    if len(groups) != axis.nbin:
-        raise ValueError(f"The datasets fill {len(groups)} of the result's {axis.nbin} bins: pass those it was made from.")
-    setup = _Setup(
-        groups=groups,
-        source=source,
-        indices=[free.names[name] for name in names],
-        names=names,
-        pars=[source_model.parameters[free.names[name]] for name in names],
-        engine=select_engine(engine, fit, groups[0], source),
-        runner=Runner(n_jobs, parallel_backend),
-    )
+    setup = bin_setup(spectrum, datasets, names, fit, engine, n_jobs, parallel_backend, atol)
     axes = _grid_axes(spectrum, names, setup.pars, n_grid or GRID_SIZE[len(names)])
-    log.info(f"Profiles of {names} in {len(groups)} bins on a grid of {[len(a) for a in axes]} points.")
+    log.info(f"Profiles of {names} in {len(setup.groups)} bins on a grid of {[len(a) for a in axes]} points.")
     return setup, axes, BlockCosts(axes, _profiles(setup, axes))
 
 

@@ -1,5 +1,6 @@
 """The datasets of each time bin."""
 
+import dataclasses
 import logging
 import numpy as np
 import astropy.units as u
@@ -7,8 +8,11 @@ from astropy.time import Time
 from gammapy.data import GTI
 from gammapy.datasets import Datasets
 from ..binning.intervals import as_gti
+from ..engine import select_engine
+from ..utils.parallel import Runner
+from ..utils.parameters import SourceParameters
 
-__all__ = ["datasets_gti", "group_datasets"]
+__all__ = ["BinSetup", "bin_setup", "datasets_gti", "group_datasets"]
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +118,85 @@ def group_datasets(datasets, gti, atol):
     if n_dropped:
         log.info(f"{n_dropped} of {len(gti.table)} time bins have no dataset.")
     return intervals, groups
+
+
+@dataclasses.dataclass
+class BinSetup:
+    """What fits across the bins of a result need: each bin's datasets, the source, the shape
+    parameters, the engine and the runner.
+
+    Attributes
+    ----------
+    groups : list of `~gammapy.datasets.Datasets`
+        Datasets of each bin of the result.
+    source : str
+        Source model name.
+    indices : list of int
+        Indices of the shape parameters in the source's free parameters.
+    names : list of str
+        The shape parameters.
+    pars : list of `~gammapy.modeling.Parameter`
+        The shape parameters of the datasets' source model.
+    engine : `~gammapy_trs.engine.FitEngine`
+        Engine.
+    runner : `~gammapy_trs.utils.parallel.Runner`
+        Runner of the bins' fits.
+    model : `~gammapy.modeling.models.SkyModel`
+        The datasets' source model.
+    """
+
+    groups: list
+    source: str
+    indices: list
+    names: list
+    pars: list
+    engine: object
+    runner: object
+    model: object = None
+
+
+def bin_setup(spectrum, datasets, names, fit=None, engine="auto", n_jobs=None, parallel_backend=None, atol="1e-6 s"):
+    """The datasets of each bin of a result and the shape parameters of its source, checked.
+
+    Parameters
+    ----------
+    spectrum : `~gammapy_trs.TimeResolvedSpectrum`
+        The per-bin fits, with ``names`` free in each bin.
+    datasets : `~gammapy.datasets.Datasets`
+        The datasets it was made from, with their models (not changed).
+    names : list of str
+        Shape parameters of the source.
+    fit, engine, n_jobs, parallel_backend, atol
+        As `~gammapy_trs.estimation.change_points.find_shape_blocks`.
+
+    Returns
+    -------
+    setup : `BinSetup`
+        The bins' datasets, the source and the engine.
+    """
+    source = spectrum.meta.get("source", spectrum.models[0].name)
+    source_model = datasets.models[source]
+    free = SourceParameters.from_model(source_model)
+    unknown = [name for name in names if name not in free.names]
+    if unknown:
+        raise ValueError(f"{unknown} are not free parameters of {source!r}: {list(free.names)}.")
+    not_per_bin = [name for name in names if name not in spectrum.parameter_names]
+    if not_per_bin:
+        raise ValueError(
+            f"{not_per_bin} are not fitted in each bin of the result (its per-bin parameters: "
+            f"{list(spectrum.parameter_names)}); run it with them free, not shared."
+        )
+    axis = spectrum.time_axis
+    _, groups = group_datasets(Datasets(datasets), GTI.create(axis.time_min, axis.time_max), u.Quantity(atol))
+    if len(groups) != axis.nbin:
+        raise ValueError(f"The datasets fill {len(groups)} of the result's {axis.nbin} bins: pass those it was made from.")
+    return BinSetup(
+        groups=groups,
+        source=source,
+        indices=[free.names[name] for name in names],
+        names=list(names),
+        pars=[source_model.parameters[free.names[name]] for name in names],
+        engine=select_engine(engine, fit, groups[0], source),
+        runner=Runner(n_jobs, parallel_backend),
+        model=source_model,
+    )

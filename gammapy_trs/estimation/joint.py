@@ -99,6 +99,9 @@ class ProfileTask:
         Start values of the bin's other free parameters (a warm start).
     engine : `~gammapy_trs.engine.FitEngine`
         Engine.
+    tie : object, optional
+        The shared parameters as functions of the point (a law's, `~gammapy_trs.estimation.laws`).
+        Default is None, the point is their values.
     """
 
     datasets: object
@@ -108,6 +111,7 @@ class ProfileTask:
     deltas: tuple
     start: object
     engine: object
+    tie: object = None
 
 
 @optimiser_numerics()
@@ -131,7 +135,9 @@ def conditional_stats(task):
         values of the bin's own free parameters, ``gradient`` the derivatives of
         its statistic by the shared parameters there.
     """
-    return task.engine.conditional_minima(task.datasets, task.source, task.indices, task.points, task.start, task.deltas)
+    return task.engine.conditional_minima(
+        task.datasets, task.source, task.indices, task.points, task.start, task.deltas, tie=task.tie
+    )
 
 
 class JointProfile:
@@ -150,14 +156,19 @@ class JointProfile:
         closer to their minimum).
     runner : `~gammapy_trs.utils.parallel.Runner`
         Runner of the bins' fits.
+    ties : list, optional
+        Each bin's shared parameters as functions of the point (a law's ties,
+        `~gammapy_trs.estimation.laws`): the points are then the law's
+        coefficients. Default is None, the points are the shared parameters' values.
     """
 
-    def __init__(self, groups, source, indices, engine, runner):
+    def __init__(self, groups, source, indices, engine, runner, ties=None):
         self.groups = groups
         self.source = source
         self.indices = list(indices)
         self.engine = engine.tightened(CONDITIONAL_TOLERANCE)
         self.runner = runner
+        self.ties = [None] * len(groups) if ties is None else list(ties)
         self.starts = [None] * len(groups)
 
     def __call__(self, points, deltas, desc=None):
@@ -177,18 +188,18 @@ class JointProfile:
         success, stat : `~numpy.ndarray`
             Per point (rows) and bin (columns).
         gradient : `~numpy.ndarray`
-            Per point, bin and shared parameter (NaN where the fit failed).
+            Per point, bin and coordinate of the point (NaN where the fit failed).
         optimum : list
             Each bin's best values of its own free parameters at the first point.
         """
         points = tuple(tuple(map(float, point)) for point in points)
         deltas = tuple(map(float, deltas))
         tasks = {
-            i: ProfileTask(group, self.source, tuple(self.indices), points, deltas, self.starts[i], self.engine)
+            i: ProfileTask(group, self.source, tuple(self.indices), points, deltas, self.starts[i], self.engine, self.ties[i])
             for i, group in enumerate(self.groups)
         }
         results = self.runner.run(conditional_stats, tasks, desc=desc)
-        n, k = len(self.groups), len(self.indices)
+        n, k = len(self.groups), len(points[0])
         success = np.array([[results[i][p][0] for i in range(n)] for p in range(len(points))])
         stat = np.array([[results[i][p][1] for i in range(n)] for p in range(len(points))])
         gradient = np.array(
@@ -340,7 +351,15 @@ def _local_covariance(profile, center, steps, free, covariance):
 
 
 def fit_shared_parameters(
-    profile, start, bounds=None, scale=None, fixed=(), max_iterations=30, show_progress=True, with_covariance=True
+    profile,
+    start,
+    bounds=None,
+    scale=None,
+    fixed=(),
+    max_iterations=30,
+    show_progress=True,
+    with_covariance=True,
+    desc="Shared fit (iterations)",
 ):
     """Maximise the joint likelihood of all bins in the shared parameters.
 
@@ -374,6 +393,8 @@ def fit_shared_parameters(
     with_covariance : bool, optional
         Estimate the covariance from the curvature at the minimum
         (`CURVATURE_STEP`). Default is True.
+    desc : str, optional
+        Description of the progress bar. Default is "Shared fit (iterations)".
 
     Returns
     -------
@@ -394,7 +415,7 @@ def fit_shared_parameters(
     state = _Newton(values, 0.5 * np.asarray(scale, dtype=float), low, high, free, noise, covariance=np.full((n, n), np.nan))
     iterations = range(1, max_iterations + 1)
     outcome, iteration = None, 0
-    for iteration in progress(iterations, desc="Shared fit (iterations)") if show_progress else iterations:
+    for iteration in progress(iterations, desc=desc) if show_progress else iterations:
         outcome = state.iterate(profile)
         if outcome is not None:
             break

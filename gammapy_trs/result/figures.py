@@ -20,6 +20,7 @@ __all__ = [
     "save_figure",
     "save_flux_states_figure",
     "save_hysteresis_figure",
+    "save_law_figure",
     "save_parameters_figure",
     "save_shape_blocks_figure",
     "save_spectra_figure",
@@ -44,6 +45,28 @@ def _hysteresis_axes(result):
     norms = [name for name in result.parameter_names if name in NORM_NAMES]
     x = "flux" if "flux" in result.available_quantities else (norms or [None])[0]
     return (x, shapes[0]) if shapes and x is not None else None
+
+
+def save_law_figure(law, path, dpi=DPI):
+    """A law across the bins over their own values (`~gammapy_trs.result.law_fit.LawFit.plot`), written to a PNG file.
+
+    Parameters
+    ----------
+    law : `~gammapy_trs.result.law_fit.LawFit`
+        The law.
+    path : str or `~pathlib.Path`
+        PNG file.
+    dpi : int, optional
+        Resolution. Default is 100.
+
+    Returns
+    -------
+    path : `~pathlib.Path`
+        The file.
+    """
+    fig = Figure(figsize=(6, 4.5), layout="constrained")
+    law.plot(ax=fig.subplots())
+    return _save(fig, path, dpi)
 
 
 def save_shape_blocks_figure(blocks, path, parameter, spectrum=None, dpi=DPI):

@@ -3,11 +3,12 @@
 import numpy as np
 import astropy.units as u
 from ..utils.units import FLUX_UNIT
+from .table_result import TableResult
 
 __all__ = ["FluxStates"]
 
 
-class FluxStates:
+class FluxStates(TableResult):
     """The spectrum fitted in each flux state: bins grouped by flux, their datasets stacked.
 
     Made by `~gammapy_trs.estimation.flux_states.fit_flux_states`.
@@ -26,22 +27,10 @@ class FluxStates:
     """
 
     def __init__(self, table, models, parameter_names):
-        self.table = table
+        super().__init__(table)
         self.models = list(models)
         self.parameter_names = list(parameter_names)
 
-    def __len__(self):
-        return len(self.table)
-
-    def to_table(self):
-        """The states as a table (a copy of `table`), as every result-like object of Gammapy gives.
-
-        Returns
-        -------
-        table : `~astropy.table.Table`
-            One row per state.
-        """
-        return self.table.copy()
 
     def bins(self, state):
         """Indices of the time bins of a state, a list of int."""

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 from astropy.time import Time
-from .figures import FIGURES, save_shape_blocks_figure
+from .figures import FIGURES, save_law_figure, save_shape_blocks_figure
 from .summary import summary_table, value_with_error
 
 __all__ = ["VERSIONS", "report_html"]
@@ -94,7 +94,7 @@ def _figure_html(name, save, caption):
     )
 
 
-def _figures_html(spectrum, shape_blocks=None):
+def _figures_html(spectrum, shape_blocks=None, laws=()):
     parts = [
         _figure_html(name, lambda buffer, save=save: save(spectrum, buffer), CAPTIONS.get(name, name))
         for name, (applies, save) in FIGURES.items()
@@ -110,6 +110,10 @@ def _figures_html(spectrum, shape_blocks=None):
                 f"the shape (each block's value and error over the bins' {parameter}).",
             )
         )
+    for law in laws:
+        name = f"law_{law.parameter}_{law.meta['COVARIATE']}.png"
+        caption = f"The law {law.meta['FORMULA']} fitted with every bin's likelihood, over the bins' own values."
+        parts.append(_figure_html(name, lambda buffer, law=law: save_law_figure(law, buffer), caption))
     return "\n".join(parts)
 
 
@@ -139,7 +143,7 @@ def _variability_rows(spectrum):
     return rows
 
 
-def _tests_html(spectrum, flux_states, shape_blocks=None):
+def _tests_html(spectrum, flux_states, shape_blocks=None, laws=()):
     parts = ["<p>Chi-square test of a constant over the bins (failed and upper-limit bins left out):</p>"]
     header = ["quantity", "chi2 / dof", "p-value", "significance [sigma]", "bins used", "Fvar"]
     parts.append(_table_html(_variability_rows(spectrum), header))
@@ -169,7 +173,25 @@ def _tests_html(spectrum, flux_states, shape_blocks=None):
         parts.append(_table_html(rows, names))
     if shape_blocks is not None:
         parts.append(_shape_blocks_html(shape_blocks))
+    for law in laws:
+        parts.append(_law_html(law))
     return "\n".join(parts)
+
+
+def _law_html(law):
+    """A law's coefficients and its likelihood-ratio tests."""
+    meta = law.meta
+    rows = [[row["name"], value_with_error(row["value"], row["error"])] for row in law.coefficients]
+    text = (
+        f"<p>{html.escape(meta['FORMULA'])} (reference {meta['REFERENCE']:.6g} {html.escape(meta['REFUNIT'])}, "
+        f"{meta['N_BINS']} bins): against the shape shared by all bins TS = {meta['TS_SHARED']:.1f} for "
+        f"{meta['DOF_SHARED']} degree(s) of freedom, p = {meta['P_SHARED']:.3g} ({meta['SIG_SHARED']:.1f} sigma); "
+        f"against the shape free in each bin TS = {meta['TS_FREE']:.1f} for {meta['DOF_FREE']}, "
+        f"p = {meta['P_FREE']:.3g}."
+        + (f" By {meta['N_SIM']} simulations of the null hypothesis, p = {meta['P_SHARED_SIM']:.3g}." if "P_SHARED_SIM" in meta else "")
+        + "</p>"
+    )
+    return text + _table_html(rows, ["coefficient", "value"])
 
 
 def _shape_blocks_html(blocks):
@@ -211,7 +233,7 @@ def _provenance_html(spectrum, provenance):
     return "\n".join(parts)
 
 
-def report_html(spectrum, title=None, provenance=None, flux_states=None, shape_blocks=None):
+def report_html(spectrum, title=None, provenance=None, flux_states=None, shape_blocks=None, laws=()):
     """One self-contained HTML page of a result: figures, the bins' table, tests, provenance.
 
     Parameters
@@ -228,6 +250,8 @@ def report_html(spectrum, title=None, provenance=None, flux_states=None, shape_b
         Flux states to tabulate. Default is None.
     shape_blocks : `~gammapy_trs.result.shape_blocks.ShapeBlocks`, optional
         Change points of the shape to tabulate and plot. Default is None.
+    laws : list of `~gammapy_trs.result.law_fit.LawFit`, optional
+        Laws across the bins to tabulate and plot. Default is none.
 
     Returns
     -------
@@ -245,9 +269,9 @@ def report_html(spectrum, title=None, provenance=None, flux_states=None, shape_b
         f"{', '.join(spectrum.parameter_names)}; {n_failed} failed fit{'s' if n_failed != 1 else ''}."
     )
     sections = [
-        ("Figures", _figures_html(spectrum, shape_blocks)),
+        ("Figures", _figures_html(spectrum, shape_blocks, laws)),
         ("Time bins", _bins_html(spectrum)),
-        ("Tests", _tests_html(spectrum, flux_states, shape_blocks)),
+        ("Tests", _tests_html(spectrum, flux_states, shape_blocks, laws)),
         ("Provenance", _provenance_html(spectrum, provenance)),
     ]
     body = "\n".join(f'<h2 id="{name.lower().replace(" ", "-")}">{name}</h2>\n{content}' for name, content in sections)

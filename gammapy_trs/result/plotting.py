@@ -156,13 +156,18 @@ def format_time_axis(ax, time_axis=None):
 
 
 def readable_log_axis(ax, axis="x"):
-    """Tick labels on a log axis that spans less than a decade (where matplotlib labels none)."""
-    from matplotlib.ticker import LogFormatterSciNotation, NullFormatter
+    """Tick labels on a log axis with fewer than two powers of ten inside it (where matplotlib
+    labels one or none): the minor ticks labelled too."""
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
 
     target = ax.xaxis if axis == "x" else ax.yaxis
-    low, high = ax.get_xlim() if axis == "x" else ax.get_ylim()
-    if low > 0 and high / low < 10:
+    low, high = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
+    if low > 0 and high / low < 3:
         target.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 1)))
+    elif low > 0 and np.floor(np.log10(high)) - np.ceil(np.log10(low)) < 1:  # at most one power of ten inside
+        subs = (2.0, 3.0, 5.0) if high / low < 10 else (2.0, 5.0)  # labels that do not overlap
+        target.set_minor_locator(LogLocator(subs=subs))
+        target.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(np.inf, np.inf)))
     else:
         target.set_minor_formatter(NullFormatter())
     return ax

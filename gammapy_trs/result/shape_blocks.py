@@ -2,11 +2,12 @@
 
 import numpy as np
 from astropy.time import Time
+from .table_result import TableResult
 
 __all__ = ["ShapeBlocks"]
 
 
-class ShapeBlocks:
+class ShapeBlocks(TableResult):
     """Blocks of consecutive bins within which shape parameters are shared: change points of the shape.
 
     Made by `~gammapy_trs.estimation.change_points.find_shape_blocks`.
@@ -28,12 +29,6 @@ class ShapeBlocks:
         where a bin's fit failed, counted as its worst point), ``GRID``.
     """
 
-    def __init__(self, table):
-        self.table = table
-
-    def __len__(self):
-        return len(self.table)
-
     @property
     def parameter_names(self):
         """The shape parameters, a list of str."""
@@ -49,15 +44,6 @@ class ShapeBlocks:
         """The times of the changes (the start of each block but the first), `~astropy.time.Time`."""
         return Time(np.asarray(self.table["time_min"][1:], dtype=float), format="mjd", scale="utc")
 
-    def to_table(self):
-        """The blocks as a table (a copy of `table`).
-
-        Returns
-        -------
-        table : `~astropy.table.Table`
-            One row per block.
-        """
-        return self.table.copy()
 
     def plot(self, parameter, ax=None, spectrum=None, **kwargs):
         """Plot each block's value and error band of a parameter against time, over the bins' values.
@@ -104,18 +90,6 @@ class ShapeBlocks:
         ax.legend(fontsize=8)
         return ax
 
-    def write(self, filename, overwrite=False):
-        """Write the table (ECSV, with its checksum, atomically)."""
-        from .formats.ecsv import write_table_file
-
-        write_table_file(self.table, filename, overwrite=overwrite)
-
-    @classmethod
-    def read(cls, filename):
-        """Read a file written by `write` (its checksum verified)."""
-        from .formats.ecsv import read_checked_ecsv
-
-        return cls(read_checked_ecsv(filename))
 
     def __str__(self):
         columns = ["block", "bin_start", "bin_stop"]

@@ -605,7 +605,7 @@ class TimeResolvedSpectrum:
         overwrite : bool, optional
             Overwrite an existing file. Default is False.
         **kwargs : dict
-            ``title``, ``provenance``, ``flux_states`` and ``shape_blocks``, passed to
+            ``title``, ``provenance``, ``flux_states``, ``shape_blocks`` and ``laws``, passed to
             `~gammapy_trs.result.html.report_html`.
 
         Returns
