@@ -271,3 +271,12 @@ def test_law_test_by_simulation(flare, flux_law):
     again = simulate_law_test(flux_law, result, datasets, n_simulations=4, random_state=1, n_jobs=1)
     assert_allclose(again.meta["TS_SIM"], ts)
     assert "P_SHARED_SIM" not in flux_law.meta  # a copy
+
+
+def test_no_simulation_of_a_failed_law(flux_law, flare):
+    from gammapy_trs.estimation.law_simulations import simulate_law_test
+
+    failed = LawFit(flux_law.to_table())
+    failed.table.meta["TS_SHARED"] = np.nan
+    with pytest.raises(ValueError, match="TS is NaN"):
+        simulate_law_test(failed, flare[1], flare[0], n_simulations=2)

@@ -132,6 +132,8 @@ def simulate_law_test(
         succeeded), ``TS_SIM`` (their TS) and ``N_SIM_BINS`` (the bins simulated: those whose
         null fit succeeded) in its meta data.
     """
+    if not np.isfinite(law.meta["TS_SHARED"]):
+        raise ValueError("The law's test against the shared shape failed (TS is NaN): nothing to simulate.")
     setup = bin_setup(spectrum, datasets, [law.parameter], fit, engine, 1, None, atol)
     null_models, fitted = _null_models(law, spectrum, setup)
     if not fitted.all():
