@@ -452,12 +452,9 @@ class Restricted:
             par.value = value
         factors = np.array([par.factor for par in self.parameters], dtype=float)
         if len(self.others):
-            factors = _newton_minimum(self, tol=1e-4 * self.settings["tol"])[0]
+            factors = self._minimize(self)
             if factors is None:
-                minuit = self.fit._migrad(self, self.settings)
-                if not minuit.valid:
-                    return False, np.nan, None, None
-                factors = np.array(minuit.values)
+                return False, np.nan, None, None
         stat, gradient = self.compiled.value_and_gradient(self._full(factors))
         if not np.isfinite(stat):
             return False, np.nan, None, None
@@ -465,6 +462,15 @@ class Restricted:
             par.factor = factor
         gradient = gradient[self.fixed] / self.compiled.scales[self.fixed]
         return True, float(stat), [par.value for par in free], list(gradient)
+
+    def _minimize(self, target):
+        """The factors at the minimum of ``target`` (this statistic, or it tied), from the
+        parameters' factors: Newton steps, MIGRAD where they do not reach it; None where MIGRAD fails."""
+        factors = _newton_minimum(target, tol=1e-4 * self.settings["tol"])[0]
+        if factors is None:
+            minuit = self.fit._migrad(target, self.settings)
+            factors = np.array(minuit.values) if minuit.valid else None
+        return factors
 
     def tied_minimum(self, point, initial, free, tie, linked):
         """The minimum with the fixed parameters following ``linked`` by ``tie`` at ``point``
@@ -494,12 +500,9 @@ class Restricted:
         if np.isfinite(tie.lower) and not linked.value > tie.lower:
             linked.value = 10 * tie.lower
         tied = _Tied(self, tie, point, self.parameters.index(linked))
-        factors = _newton_minimum(tied, tol=1e-4 * self.settings["tol"])[0]
+        factors = self._minimize(tied)
         if factors is None:
-            minuit = self.fit._migrad(tied, self.settings)
-            if not minuit.valid:
-                return False, np.nan, None, None
-            factors = np.array(minuit.values)
+            return False, np.nan, None, None
         full, _ = tied.full(factors)
         stat, gradient = self.compiled.value_and_gradient(full)
         if not np.isfinite(stat):
