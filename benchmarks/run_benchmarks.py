@@ -41,6 +41,12 @@ Sections:
 * ``laws``: 100, 300 and 1,000 simulated bins (no data files): the laws of the index across
   the bins (`fit_law`, of the flux and of time, n_jobs=1) against the shared fit of the index on
   the same bins from the same per-bin result, and how the law's time per bin grows.
+* ``posterior``: the "posterior" step on the PKS 2155-304 night (a power law with flat priors,
+  index Uniform(1, 6), amplitude Uniform(0, 1e-9) cm-2 s-1 TeV-1): the 24-bin run with default settings at
+  n_jobs 1 and 2, its medians and credible intervals against the profile likelihood's values
+  and errn/errp, and for three bins the sampling of the compiled likelihood against Gammapy's
+  `Sampler` on its own likelihood (same seed, live points and ``frac_remain``), with the
+  difference of the evidences in units of their errors.
 
 * ``afternoon``: the whole analysis an astronomer runs on the PKS 2155-304 night, side by side
   in one run: the command line (``gammapy-trs run``, a new process) on
@@ -52,7 +58,7 @@ Sections:
   in a process loads the fonts and parses the math text); and the reduction against the
   slice-by-slice loop (the fastest of two).
 
-The afternoon, reduction, fit and parallel sections need ``$GAMMAPY_DATA``.
+The afternoon, reduction, fit, parallel and posterior sections need ``$GAMMAPY_DATA``.
 """
 
 import argparse
@@ -84,7 +90,7 @@ from gammapy_trs.samples.simulate import simulate_onoff_datasets
 
 from gammapy_trs.utils.parallel import Runner
 
-SECTIONS = ("afternoon", "reduction", "fit", "steps", "parallel", "scale", "shared", "change_points", "laws")
+SECTIONS = ("afternoon", "reduction", "fit", "steps", "parallel", "scale", "shared", "change_points", "laws", "posterior")
 
 
 def machine():
@@ -520,6 +526,79 @@ def bench_laws(sizes=(100, 300, 1000)):
         )
     first, last = sizes[0], sizes[-1]
     out["law_flux_per_bin_growth"] = out[last]["law_flux_per_bin_s"] / out[first]["law_flux_per_bin_s"]
+    return out
+
+
+def with_priors(model):
+    """The PKS 2155-304 power law with the flat priors of the posterior benchmark: index
+    Uniform(1, 6), amplitude Uniform(0, 1e-9) cm-2 s-1 TeV-1."""
+    from gammapy.modeling.models import UniformPrior
+
+    model = model.copy(name=model.name)
+    model.spectral_model.index.prior = UniformPrior(min=1, max=6)
+    model.spectral_model.amplitude.prior = UniformPrior(min=0, max=1e-9)
+    return model
+
+
+def bench_posterior(sample_bins=(0, 8, 16)):
+    """The "posterior" step on the PKS 2155-304 night: the 24-bin run (default settings, n_jobs 1 and
+    2), its posteriors against the profile likelihood, and per bin the sampling of our (compiled)
+    likelihood against Gammapy's `Sampler` on its own likelihood, same seed and settings."""
+    from gammapy.modeling import Sampler
+    from gammapy_trs.engine import CompiledEngine
+    from gammapy_trs.estimation.sampling import SamplerSettings, sample_posterior
+
+    intervals = reference_intervals()
+    datasets = Datasets(
+        reduce_slice_by_slice(reference_makers(), reference_dataset(), reference_observations(), intervals)
+    )
+    datasets.models = with_priors(reference_model())
+    out = {}
+    for n_jobs in (1, 2):
+        estimator = TimeResolvedSpectrumEstimator(
+            time_intervals=intervals, selection_optional=["errn-errp", "posterior"], n_jobs=n_jobs
+        )
+        result, out[f"run_24_bins_n_jobs_{n_jobs}_s"] = timed(estimator.run, datasets)
+    table = result.to_table()
+    shifts, width_lo, width_hi = [], [], []
+    for name in result.parameter_names:
+        value, errn, errp = (np.asarray(table[c], dtype=float) for c in (name, f"{name}_errn", f"{name}_errp"))
+        median, lo, hi = (np.asarray(table[c], dtype=float) for c in (f"{name}_median", f"{name}_credible_lo", f"{name}_credible_hi"))
+        shifts.append(np.abs(median - value) / np.where(median > value, errp, errn))
+        width_lo.append(np.abs((median - lo) / errn - 1))
+        width_hi.append(np.abs((hi - median) / errp - 1))
+    out.update(
+        max_median_shift_sigma=float(np.nanmax(shifts)), median_median_shift_sigma=float(np.nanmedian(shifts)),
+        max_interval_width_difference=float(np.nanmax([width_lo, width_hi])),
+        median_interval_width_difference=float(np.nanmedian([width_lo, width_hi])),
+        n_converged=int(np.sum(table["sampler_converged"])),
+    )
+    settings = SamplerSettings()
+    per_bin = []
+    groups = [datasets.select_time(t_min, t_max) for t_min, t_max in intervals]
+    for idx in sample_bins:
+        group = Datasets([d.copy(name=d.name) for d in groups[idx]])
+        group.models = with_priors(reference_model())
+        engine = CompiledEngine()
+        copies = engine.copy(group)
+        likelihood = engine.log_likelihood(copies)
+        priors = [par.prior for par in likelihood.parameters]
+        ours, t_ours = timed(sample_posterior, likelihood, priors, settings, 1)
+        np.random.seed(1)
+        sampler = Sampler(
+            sampler_opts=dict(live_points=settings.live_points, frac_remain=settings.frac_remain),
+            run_opts=dict(show_status=False, viz_callback=False),
+        )
+        theirs, t_theirs = timed(sampler.run, group)
+        z, z_err = theirs.sampler_results["logz"], theirs.sampler_results["logzerr"]
+        per_bin.append(dict(
+            bin=idx, likelihood=likelihood.name, ours_s=t_ours, gammapy_sampler_s=t_theirs, ratio=t_theirs / t_ours,
+            ours_ncall=ours.ncall, gammapy_ncall=int(theirs.sampler_results["ncall"]),
+            ours_log_z=ours.log_evidence, gammapy_log_z=float(z),
+            log_z_difference_in_errors=abs(ours.log_evidence - z) / np.hypot(ours.log_evidence_err, z_err),
+        ))
+    out["per_bin"] = per_bin
+    out["min_ratio"] = min(row["ratio"] for row in per_bin)
     return out
 
 

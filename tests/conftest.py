@@ -145,7 +145,9 @@ def pks2155_slice_by_slice(tmp_path_factory, worker_id):
 
 
 SLOW_FIRST = (
+    "test_tutorial_pks2155_bayesian.py",
     "test_engine.py",
+    "test_posterior.py",
     "test_tutorial_pks2155_curvature.py",
     "test_tutorial_pks2155_evolution.py",
     "test_laws.py",

@@ -1,6 +1,7 @@
 """Configuration files (Gammapy's AnalysisConfig plus ``time_resolved``), ``gammapy-trs config`` / ``run``."""
 
 import time
+import numpy as np
 from pathlib import Path
 import astropy.units as u
 import pytest
@@ -327,3 +328,41 @@ def test_the_3d_example_runs_on_the_same_runs(tmp_path):
     # the 1D analysis of the same half hours has 4.01 +- 0.35, 4.12 +- 0.23 and 3.59 +- 0.13, 3.43 +- 0.10
     assert_allclose(result.quantity("index"), [4.220, 3.518], atol=0.01)
     assert_allclose(result.quantity("index_err"), [0.228, 0.072], atol=0.005)
+
+
+def test_posterior_and_population_from_the_config(demo_store, tmp_path):
+    """The priors in the models' YAML (Gammapy's format), the "posterior" step with its settings, the
+    Bayes factor of compare_to with compare_priors, and the population written with its figure."""
+    pytest.importorskip("ultranest")
+    import copy
+
+    from gammapy_trs import TimeResolvedSpectrum
+
+    models = copy.deepcopy(DEMO_MODELS)
+    index, amplitude = models["components"][0]["spectral"]["parameters"][:2]
+    index["prior"] = {"type": "UniformPrior", "parameters": [{"name": "min", "value": 1}, {"name": "max", "value": 6}], "weight": 1}
+    amplitude["prior"] = {
+        "type": "LogUniformPrior", "parameters": [{"name": "min", "value": 1e-13}, {"name": "max", "value": 1e-8}],
+        "weight": 1,
+    }
+    config = demo_config(demo_store, tmp_path, method="observation")
+    config.time_resolved.models = models
+    est = config.time_resolved.estimator
+    est.selection_optional = ["ts", "posterior"]
+    est.compare_to = "LogParabola"
+    est.posterior = dict(live_points=50, min_ess=50, n_samples=200, population=["index"], random_state=3)
+    config = TRSConfig(**config.model_dump())
+    with pytest.raises(ValueError, match="'beta' of model 'compare_to"):
+        run_analysis(config)
+    config.time_resolved.estimator.posterior.compare_priors = {"beta": {"type": "UniformPrior", "min": -1, "max": 1}}
+    out = run_analysis(config, overwrite=True)
+    names = [path.name for path in out.files]
+    assert "posteriors.png" in names and "population_index.ecsv" in names and "population_index.png" in names
+    result = TimeResolvedSpectrum.read(out.files[0])
+    assert len(result.posterior(0)) == 200 and np.isfinite(result.quantity("log_bayes_factor")).all()
+    assert result.meta["sampler_live_points"] == 50 and result.meta["random_state"] == 3
+    assert out.populations[0].summary["n_bins"] == result.n_bins
+    with pytest.raises(ValueError, match="compare_priors of 'beta'"):
+        TRSConfig(**dict(config.model_dump(), time_resolved=dict(
+            config.time_resolved.model_dump(), estimator=dict(est.model_dump(), posterior=dict(compare_priors={"beta": {"type": "Nope"}}))
+        )))

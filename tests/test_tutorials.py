@@ -17,7 +17,7 @@ nbclient = pytest.importorskip("nbclient")
 
 def test_notebooks_are_generated_from_the_tutorials():
     scripts = sorted(TUTORIALS.glob("plot_*.py"))
-    assert len(scripts) == 4
+    assert len(scripts) == 5
     assert make_notebooks.main(["--check"]) == 0
     notebook = json.loads(make_notebooks.notebook_path(scripts[0]).read_text())
     assert notebook["cells"][0]["cell_type"] == "markdown"

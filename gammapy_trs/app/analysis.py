@@ -6,11 +6,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from ..estimation.change_points import find_shape_blocks
 from ..estimation.law_simulations import simulate_law_test
+from ..estimation.checkpoint import MANIFEST
 from ..estimation.laws import fit_law
 from ..estimation.flux_states import fit_flux_states
 from ..utils.parameters import NORM_NAMES
 from .config import ConfigError
-from ..result.figures import result_figures, save_flux_states_figure, save_law_figure, save_shape_blocks_figure
+from ..result.figures import (
+    result_figures,
+    save_flux_states_figure,
+    save_law_figure,
+    save_population_figure,
+    save_shape_blocks_figure,
+)
 from .build import (
     apply_fit_range,
     flux_state_options,
@@ -57,6 +64,7 @@ class AnalysisOutput:
     flux_states: object = None
     shape_blocks: object = None
     laws: list = field(default_factory=list)
+    populations: list = field(default_factory=list)
     files: list = field(default_factory=list)
 
 
@@ -150,7 +158,11 @@ def run_analysis(config, resume=False, output=None, overwrite=False):
     datasets, intervals, source = make_datasets(config)
     est = config.time_resolved.estimator
     estimator = make_estimator(config, intervals, source, checkpoint=checkpoint)
-    result = estimator.run(datasets)
+    try:
+        result = estimator.run(datasets)
+    except Exception:
+        _drop_empty_checkpoint(checkpoint)  # an error before the first bin leaves nothing to resume
+        raise
     if est.test_variability:
         result.meta.update(_variability_test(estimator, datasets, result, est.test_variability))
     out = AnalysisOutput(result)
@@ -166,9 +178,17 @@ def run_analysis(config, resume=False, output=None, overwrite=False):
         out.shape_blocks = _shape_blocks(result, datasets, config, folder, plots, out.files)
     for law in est.laws:
         out.laws.append(_law(result, datasets, config, law, folder, plots, out.files))
+    for parameter in est.posterior.population if "posterior" in result.products else ():
+        out.populations.append(_population(result, parameter, folder, plots, out.files))
     if plots:
         out.files.extend(result_figures(result, folder))
     return out
+
+
+def _drop_empty_checkpoint(checkpoint):
+    """Remove a checkpoint that holds no finished bin (only its manifest, or nothing)."""
+    if checkpoint.is_dir() and all(path.name == MANIFEST for path in checkpoint.iterdir()):
+        shutil.rmtree(checkpoint)
 
 
 def _write_provenance(config, datasets, folder):
@@ -246,6 +266,17 @@ def _law(result, datasets, config, cfg, folder, plots, files):
     if plots:
         files.append(save_law_figure(law, path.with_suffix(".png")))
     return law
+
+
+def _population(result, parameter, folder, plots, files):
+    """The population of a parameter's posteriors, written to population_<parameter>.ecsv (and plotted)."""
+    population = result.population(parameter)
+    path = folder / f"population_{parameter}.ecsv"
+    population.write(path, overwrite=True)
+    files.append(path)
+    if plots:
+        files.append(save_population_figure(population, path.with_suffix(".png")))
+    return population
 
 
 def _flux_states(result, datasets, cfg, folder, plots, files):

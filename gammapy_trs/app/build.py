@@ -360,6 +360,21 @@ def _sed_edges(config):
     return MapAxis.from_energy_bounds(edges.min, edges.max, nbin=edges.nbins).edges
 
 
+def _compare_to(est):
+    """The named alternative of ``compare_to``, with the priors of ``posterior.compare_priors``."""
+    from gammapy.modeling.models import PRIOR_REGISTRY
+
+    if est.compare_to is None:
+        return None
+    model = named_alternative(est.compare_to)
+    for name, spec in est.posterior.compare_priors.items():
+        if name not in model.parameters.names:
+            raise ValueError(f"compare_priors: {est.compare_to} has no parameter {name!r}; it has {model.parameters.names}.")
+        spec = dict(spec)
+        model.parameters[name].prior = PRIOR_REGISTRY.get_cls(spec.pop("type"))(**spec)
+    return model
+
+
 def make_estimator(config, intervals, source, checkpoint=None):
     """The estimator of ``time_resolved.estimator`` (and ``general.n_jobs``).
 
@@ -392,7 +407,7 @@ def make_estimator(config, intervals, source, checkpoint=None):
         energy_min=est.energy_min,
         energy_max=est.energy_max,
         sed_energy_edges=_sed_edges(config),
-        compare_to=None if est.compare_to is None else named_alternative(est.compare_to),
+        compare_to=_compare_to(est),
         n_jobs=config.general.n_jobs,
         parallel_backend=est.parallel_backend,
         engine=est.engine,
@@ -400,6 +415,15 @@ def make_estimator(config, intervals, source, checkpoint=None):
         max_bins=config.time_resolved.binning.max_bins,
         checkpoint=checkpoint,
         shared_parameters=est.shared_parameters,
+        credible_level=est.posterior.credible_level,
+        credible_level_ul=est.posterior.credible_level_ul,
+        sampler_opts=dict(
+            live_points=est.posterior.live_points,
+            frac_remain=est.posterior.frac_remain,
+            n_samples=est.posterior.n_samples,
+            min_ess=est.posterior.min_ess,
+        ),
+        random_state=est.posterior.random_state,
     )
 
 

@@ -143,6 +143,8 @@ def run(config_file, output, overwrite, resume, progress):
         click.echo("\n" + str(out.shape_blocks))
     for law in out.laws:
         click.echo("\n" + str(law))
+    for population in out.populations:
+        click.echo("\n" + str(population))
 
 
 @cli.command("plot")
@@ -198,10 +200,11 @@ def plot(result, parameter, output, overwrite):
 def report(result, output, title, overwrite):
     """Write one self-contained HTML page of a written result, to share: its figures, the table
     of the bins, the tests, and the provenance (the run's provenance.yaml, flux_states.ecsv,
-    shape_blocks.ecsv and law_*.ecsv beside RESULT are included where they exist)."""
+    shape_blocks.ecsv, law_*.ecsv and population_*.ecsv beside RESULT are included where they exist)."""
     from ..result import TimeResolvedSpectrum
     from ..result.flux_states import FluxStates
     from ..result.law_fit import LawFit
+    from ..result.population import Population
     from ..result.shape_blocks import ShapeBlocks
     from .analysis import read_provenance
 
@@ -215,8 +218,10 @@ def report(result, output, title, overwrite):
     blocks_file = result.with_name("shape_blocks.ecsv")
     blocks = ShapeBlocks.read(blocks_file) if blocks_file.is_file() else None
     laws = [LawFit.read(path) for path in sorted(result.parent.glob("law_*.ecsv"))]
+    populations = [Population.read(path) for path in sorted(result.parent.glob("population_*.ecsv"))]
     spectrum.to_html(
-        output, overwrite=True, title=title, provenance=provenance, flux_states=states, shape_blocks=blocks, laws=laws
+        output, overwrite=True, title=title, provenance=provenance, flux_states=states, shape_blocks=blocks, laws=laws,
+        populations=populations,
     )
     click.echo(f"Wrote {output}")
 

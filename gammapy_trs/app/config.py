@@ -120,6 +120,44 @@ class LawConfig(_Base):
     n_simulations: Optional[int] = Field(None, ge=1)
 
 
+class PosteriorConfig(_Base):
+    """The ``posterior`` section: the settings of the "posterior" step and the populations to infer."""
+
+    credible_level: float = Field(0.68, gt=0, lt=1)
+    credible_level_ul: float = Field(0.95, gt=0, lt=1)
+    live_points: int = Field(400, ge=10)
+    frac_remain: float = Field(0.5, gt=0, lt=1)
+    n_samples: int = Field(1000, ge=10)
+    min_ess: int = Field(400, ge=10)
+    random_state: int = 0
+    population: list[str] = []
+    compare_priors: dict[str, dict] = Field(
+        {}, description="Priors of compare_to's parameters, e.g. {beta: {type: UniformPrior, min: -1, max: 1}}"
+    )
+
+    @field_validator("compare_priors")
+    @classmethod
+    def _priors(cls, value):
+        from gammapy.modeling.models import PRIOR_REGISTRY
+
+        for name, spec in value.items():
+            spec = dict(spec)
+            tag = spec.pop("type", None)
+            try:
+                PRIOR_REGISTRY.get_cls(tag)(**spec)
+            except Exception as error:  # noqa: BLE001 -- any invalid prior is the user's error here
+                raise ValueError(
+                    f"compare_priors of {name!r}: {spec} is not a prior ({error}); e.g. "
+                    "{type: UniformPrior, min: -1, max: 1}"
+                ) from None
+        return value
+
+    @field_validator("population", mode="before")
+    @classmethod
+    def _one_or_list(cls, value):
+        return [value] if isinstance(value, str) else value
+
+
 class EstimatorConfig(_Base):
     """The ``time_resolved.estimator`` section: the options of the estimator, by their names."""
 
@@ -138,6 +176,7 @@ class EstimatorConfig(_Base):
     flux_states: Optional[FluxStatesConfig] = None
     change_points: Optional[ChangePointsConfig] = None
     laws: list[LawConfig] = []
+    posterior: PosteriorConfig = PosteriorConfig()
     sed_energy_edges: Optional[EnergyAxisConfig] = None
     parallel_backend: Literal[tuple(parallel_backends())] = "multiprocessing"
     engine: Literal[ENGINE_CHOICES] = "auto"
@@ -348,7 +387,9 @@ time_resolved:
     max_bins: 100000              # refuse more bins than this (e.g. a width of 1 ms)
   estimator:
     source: null                          # the fitted model; null = the only model
-    selection_optional: [ts, flux, ul]    # any of ts, errn-errp, ul, flux, sed; or all
+    selection_optional: [ts, flux, ul]    # any of ts, errn-errp, ul, flux, sed, posterior; or all
+                                          #   (all but posterior, which needs a prior on each
+                                          #   free parameter: prior: {type: UniformPrior, ...})
     n_sigma: 1                            # errn-errp: number of sigma of the profile errors
     n_sigma_ul: 2                         # ul: number of sigma of the upper limits
     sqrt_ts_threshold_ul: 2               # ul: bins below this sqrt(TS) are reported as limits
@@ -368,6 +409,17 @@ time_resolved:
     laws: []                              # shape as a law of the flux or time: [{parameter: index,
                                           #   law: linear, covariate: flux}] (index = a + b log10(N/N0));
                                           #   n_simulations: 100 for its p-value by simulation (faint bins)
+    posterior:                            # the posterior step (nested sampling, UltraNest)
+      credible_level: 0.68                #   central credible intervals
+      credible_level_ul: 0.95             #   credible upper limits of the norm
+      live_points: 400                    #   UltraNest's live points
+      frac_remain: 0.5                    #   stop when this fraction of the evidence remains
+      n_samples: 1000                     #   posterior samples kept per bin
+      min_ess: 400                        #   UltraNest's least effective sample size
+      random_state: 0                     #   seed (each bin's from it and its index)
+      population: []                      #   population inference of these parameters, e.g. [index]
+      compare_priors: {}                  #   priors of compare_to's own parameters (Bayes factor):
+                                          #   {beta: {type: UniformPrior, min: -1, max: 1}}
     parallel_backend: multiprocessing     # multiprocessing | ray
     engine: auto                          # auto | compiled | gammapy: the fit engine
     atol: 1e-6 s                          # tolerance on time comparisons

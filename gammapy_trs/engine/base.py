@@ -5,8 +5,9 @@ that are fitted (`FitEngine.copy`), runs the optimisation and the covariance
 (`FitEngine.run`, `FitEngine.optimize`), profile-likelihood intervals
 (`FitEngine.confidence`), the total statistic and the counts of a bin
 (`FitEngine.stat_sum`, `FitEngine.counts_summary`), the fit of an
-alternative model (`FitEngine.fit_replaced`) and Gammapy's flux points
-(`FitEngine.flux_points`). The steps, the shared-parameter fit and the flux
+alternative model (`FitEngine.fit_replaced`), Gammapy's flux points
+(`FitEngine.flux_points`) and the likelihood a sampler samples
+(`FitEngine.log_likelihood`). The steps, the shared-parameter fit and the flux
 states use only these methods, so that a run is made with one engine, chosen
 once (`~gammapy_trs.engine.select_engine`).
 
@@ -29,6 +30,7 @@ from gammapy.estimators import FluxPointsEstimator
 from gammapy.modeling import Fit
 from gammapy.modeling.models import FoVBackgroundModel, SkyModel
 from ..utils.numerics import bracket_root, optimiser_numerics
+from .likelihood import GammapyLikelihood, free_parameters
 from .points import flux_points_arrays
 
 __all__ = [
@@ -340,6 +342,22 @@ class FitEngine:
     def stat_sum(self, datasets):
         """Total statistic of the datasets (likelihood, priors and penalties), a float."""
         return float(datasets.stat_sum())
+
+    def log_likelihood(self, datasets):
+        """The bin's log-likelihood without priors, at batches of its free parameters' values (for
+        samplers, `~gammapy_trs.engine.likelihood.LogLikelihood`): Gammapy's, as its Sampler's.
+
+        Parameters
+        ----------
+        datasets : `~gammapy.datasets.Datasets`
+            Copies made by `copy`.
+
+        Returns
+        -------
+        likelihood : `~gammapy_trs.engine.likelihood.LogLikelihood`
+            The likelihood; its ``parameters`` are the free parameters, in the order of the values.
+        """
+        return GammapyLikelihood(datasets, free_parameters(datasets))
 
     def conditional_minima(self, datasets, source, indices, points, start, deltas, tie=None):
         """A bin's fits with shared parameters fixed at each point, and the gradient there.

@@ -13,6 +13,8 @@ from .base import ConditionalFits, FitEngine, bounded_below, chained
 from .fast_fit import FastFit
 from .fast_statistic import FitDatasets, copy_for_fit
 from .compiled_points import compiled_flux_points
+from .likelihood import CompiledLikelihood, free_parameters
+from .statistic import CompiledStatistic
 
 __all__ = ["CompiledConditionalFits", "CompiledEngine"]
 
@@ -73,6 +75,15 @@ class CompiledEngine(FitEngine):
 
     def conditional_fits(self, datasets, source, indices):
         return CompiledConditionalFits(self, datasets, source, indices)
+
+    def log_likelihood(self, datasets):
+        """The compiled statistic's log-likelihood where it applies (the priors left to the
+        sampler), Gammapy's elsewhere."""
+        parameters = free_parameters(datasets)
+        statistic = CompiledStatistic.build(datasets, priors=False)
+        if statistic is None or {id(par) for par in statistic.parameters} != {id(par) for par in parameters}:
+            return super().log_likelihood(datasets)
+        return CompiledLikelihood(datasets, parameters, statistic)
 
     def fit_replaced(self, datasets, source, model):
         outcome = self._fast.optimize_replaced(datasets, source, model)

@@ -167,13 +167,19 @@ class CompiledStatistic:
         self.ngrad = 0
 
     @classmethod
-    def build(cls, datasets):
+    def build(cls, datasets, priors=True):
         """The compiled statistic of ``datasets`` at their current parameters, or None.
 
         Parameters
         ----------
         datasets : `~gammapy_trs.estimation.fast_statistic.FitDatasets`
             Datasets with their models.
+        priors : bool, optional
+            Whether the statistic is the datasets' total, the priors of the
+            parameters included (Gammapy's ``stat_sum``): then None where a
+            parameter has a prior (they are not compiled). False for the
+            likelihood alone (Gammapy's ``_stat_sum_likelihood``, what a
+            sampler samples), whatever the priors. Default is True.
 
         Returns
         -------
@@ -186,7 +192,7 @@ class CompiledStatistic:
         if not all(datasets.fast_path) or models is None or internals.model_penalties(models):
             return None
         unique = datasets.parameters
-        if any(par.prior is not None for par in unique):
+        if priors and any(par.prior is not None for par in unique):
             return None
         free = unique.free_parameters
         if any(par.scale_transform != "lin" for par in free):

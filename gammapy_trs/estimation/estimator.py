@@ -6,7 +6,6 @@ from gammapy.data import GTI
 from gammapy.estimators import Estimator
 from gammapy.maps import TimeMapAxis
 from gammapy.modeling import Fit
-from gammapy.modeling.models import SkyModel, SpectralModel
 from ..binning.intervals import as_gti
 from ..engine import ENGINE_CHOICES, FitEngine, select_engine
 from ..result import TimeResolvedSpectrum
@@ -19,10 +18,12 @@ from .checkpoint import Checkpoint, fingerprint
 from .fit_bin import estimate_bin
 from .grouping import datasets_gti, group_datasets
 from .plan import BinTask, RunPlan
+from .priors import without_priors
 from .shared import SharedParameters, start_from_bins
 from .stacked import Stack
 from .steps.ul import UL_SHAPES
-from .validation import check_n_bins, choice, duration, energy, energy_edges, positive, threshold
+from .sampling import SamplerSettings
+from .validation import check_n_bins, choice, duration, energy_edges, energy_range, model_or_none, positive, probability, threshold
 from .validation import selection as valid_selection
 from .validation import source_model as get_source_model
 from .validation import validate_datasets
@@ -85,6 +86,15 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
               `~gammapy.estimators.FluxPointsEstimator` with the bin's model),
               see `~gammapy_trs.TimeResolvedSpectrum.to_sed`; "all" includes it
               where ``sed_energy_edges`` is given.
+            * "posterior": the posterior of the bin's free parameters by nested
+              sampling (UltraNest, ``pip install "gammapy-trs[bayes]"``) with
+              the priors set on the model's parameters (Gammapy's prior API;
+              a free parameter without one is an error): ``<par>_median``,
+              ``<par>_credible_lo``/``_hi``, ``<norm>_credible_ul``,
+              ``log_evidence``, with ``compare_to`` the ``log_bayes_factor``,
+              and the samples (`~gammapy_trs.TimeResolvedSpectrum.posterior`).
+              The priors are the posterior's only: every fit is the
+              likelihood's. "all" does not include it: name it.
 
         Default is None, no optional step.
     n_sigma : float, optional
@@ -151,6 +161,20 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         by about 0.2 sigma over ten such bins and more over more bins (see the
         statistics page of the docs). Default is None, none.
 
+    credible_level : float, optional
+        Probability of the central credible intervals of "posterior". Default is 0.68.
+    credible_level_ul : float, optional
+        Probability of the credible upper limits of "posterior". Default is 0.95.
+    sampler_opts : dict, optional
+        Settings of the nested sampling of "posterior"
+        (`~gammapy_trs.estimation.sampling.SamplerSettings`: ``live_points``,
+        ``frac_remain``, ``n_samples``, ``max_ncalls``). Default is None,
+        Gammapy's Sampler's (400 live points, ``frac_remain=0.5``) and 1000
+        samples kept per bin.
+    random_state : int, optional
+        Seed of the sampling; each bin is seeded from it and its index, so
+        that a run is reproducible with any ``n_jobs``. Default is 0.
+
     Examples
     --------
     >>> from astropy.time import Time
@@ -191,7 +215,16 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         max_bins=100_000,
         checkpoint=None,
         shared_parameters=None,
+        credible_level=0.68,
+        credible_level_ul=0.95,
+        sampler_opts=None,
+        random_state=0,
     ):
+        self.credible_level = probability(credible_level, "credible_level")
+        self.credible_level_ul = probability(credible_level_ul, "credible_level_ul")
+        self.sampler_opts = None if sampler_opts is None else dict(sampler_opts)
+        SamplerSettings.from_options(self.sampler_opts)
+        self.random_state = int(random_state)
         self.atol = duration(atol, "atol")
         self.max_bins = max_bins
         self.checkpoint = checkpoint
@@ -205,18 +238,8 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         self.sqrt_ts_threshold_ul = threshold(sqrt_ts_threshold_ul, "sqrt_ts_threshold_ul")
         self.sqrt_ts_threshold_shape = threshold(sqrt_ts_threshold_shape, "sqrt_ts_threshold_shape")
         self.ul_shape = choice(ul_shape, "ul_shape", UL_SHAPES)
-        self.energy_min = energy(energy_min, "energy_min")
-        self.energy_max = energy(energy_max, "energy_max")
-        if not self.energy_min < self.energy_max:
-            raise ValueError(
-                f"energy_min ({self.energy_min}) must be below energy_max ({self.energy_max})."
-            )
-        if compare_to is not None and not isinstance(compare_to, (SpectralModel, SkyModel)):
-            raise TypeError(
-                "compare_to must be a SpectralModel or a SkyModel, "
-                f"got {type(compare_to).__name__}."
-            )
-        self.compare_to = compare_to
+        self.energy_min, self.energy_max = energy_range(energy_min, energy_max)
+        self.compare_to = model_or_none(compare_to, "compare_to")
         self.sed_energy_edges = None if sed_energy_edges is None else energy_edges(sed_energy_edges, "sed_energy_edges")
         if "sed" in self._explicit_selection and self.sed_energy_edges is None:
             raise ValueError('selection_optional "sed" needs sed_energy_edges, e.g. [0.4, 1, 3, 10] * u.TeV.')
@@ -236,6 +259,8 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
     def selection_optional(self, value):
         self._explicit_selection = [] if value in (None, "all") else valid_selection(value, self.available_selection_optional)
         self._selection_optional = valid_selection(value, self.available_selection_optional)
+        if value == "all":  # "all" samples posteriors only where it was asked for by name
+            self._selection_optional = [name for name in self._selection_optional if name != "posterior"]
 
     @property
     def time_intervals(self):
@@ -265,6 +290,10 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             energy_max=self.energy_max,
             compare_to=self.compare_to,
             sed_energy_edges=self.sed_energy_edges,
+            credible_level=self.credible_level,
+            credible_level_ul=self.credible_level_ul,
+            sampler_opts=self.sampler_opts,
+            random_state=self.random_state,
         )
 
     def run(self, datasets):
@@ -287,7 +316,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         """`run`, the shared parameters' fit started from ``shared_start`` (values and errors, see
         `~gammapy_trs.estimation.shared.SharedParameters.fit`) if given; ``desc`` the progress bar's."""
         datasets = validate_datasets(datasets)
-        source_model = get_source_model(datasets, self.source)
+        source_model, priors = without_priors(get_source_model(datasets, self.source))
         parameters = SourceParameters.from_model(source_model)
         if not len(parameters):
             raise ValueError(
@@ -318,10 +347,10 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             )
             source_model, parameters = shared.source_model, shared.parameters
             meta.update(shared.meta)
-        steps = self._make_steps(source_model, parameters, groups, stack, engine)
+        steps = self._make_steps(source_model, parameters, groups, stack, engine, priors)
         plan = RunPlan(
             source=source_model.name,
-            source_model=None if shared is None else source_model,
+            source_model=None if shared is None and not priors else source_model,
             parameters=parameters,
             engine=engine,
             steps=tuple(steps),
@@ -513,8 +542,12 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
                 f"shared_parameters {self.shared_parameters} share it."
             )
 
-    def _make_steps(self, source_model, parameters, groups, stack, engine):
-        """The optional steps of this run, each complete, in their order."""
+    def _make_steps(self, source_model, parameters, groups, stack, engine, priors):
+        """The optional steps of this run, each complete, in their order; ``priors`` those taken off
+        the source model (`~gammapy_trs.estimation.priors.without_priors`), for the posteriors."""
+        compare_to, compare_priors = (None, {}) if self.compare_to is None else without_priors(self.compare_to)
+        compare_priors = {self.compare_to.parameters[idx].name: prior for idx, prior in compare_priors.items()}
+        options = dict(self._step_options, compare_to=compare_to, priors=priors, compare_priors=compare_priors)
         setup = RunSetup(
             source_model=source_model,
             parameters=parameters,
@@ -522,6 +555,6 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
             stack=stack,
             engine=engine,
             selection=self._selection(),
-            options=self._step_options,
+            options=options,
         )
         return [step.create(setup) for step in step_registry.STEPS if step.is_active(setup)]

@@ -83,7 +83,7 @@ def estimate_bin(task):
         The bin's quantities, its fitted source model and its products.
     """
     try:
-        return _estimate_bin(task.datasets, task.plan)
+        return _estimate_bin(task.datasets, task.plan, task.index)
     except Exception as error:  # noqa: BLE001 -- nothing in one bin may abort the run
         log.warning(f"The bin of {task.datasets.names} could not be processed: {error!r}")
         return failed_bin(task.datasets, task.plan, f"bin raised {error!r}")
@@ -160,7 +160,7 @@ def _fit_bin(engine, datasets, source, parameters, models=None):
     return copies, outcome
 
 
-def _estimate_bin(datasets, plan):
+def _estimate_bin(datasets, plan, index=None):
     engine, source, parameters = plan.engine, plan.source, plan.parameters
     copies, (success, nfev, stat, message) = _fit_bin(engine, datasets, source, parameters, plan.models(datasets))
     model = copies.models[source]
@@ -192,6 +192,8 @@ def _estimate_bin(datasets, plan):
     values.update({info.name: info.default_value for info in plan.quantities})
 
     steps = [step for step in plan.steps if success or step.runs_on_failed_fit]
-    context = BinContext(copies, source, parameters, stat, engine, quality=quality, ts=ts, values=dict(values))
+    context = BinContext(
+        copies, source, parameters, stat, engine, quality=quality, ts=ts, values=dict(values), index=index
+    )
     values.update(_run_steps(steps, context, copies.names))
     return BinResult(values, kept, context.products)

@@ -3,7 +3,7 @@
 import numpy as np
 import astropy.units as u
 from gammapy.datasets import Dataset, Datasets, MapDataset, MapDatasetOnOff
-from gammapy.modeling.models import SkyModel
+from gammapy.modeling.models import SkyModel, SpectralModel
 
 __all__ = [
     "check_n_bins",
@@ -11,7 +11,10 @@ __all__ = [
     "duration",
     "energy",
     "energy_edges",
+    "energy_range",
+    "model_or_none",
     "positive",
+    "probability",
     "selection",
     "source_model",
     "threshold",
@@ -110,6 +113,29 @@ def positive(value, name):
         raise ValueError(f"{name} must be a positive number, got {value!r}.") from error
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be positive, got {value}.")
+    return value
+
+
+def energy_range(energy_min, energy_max):
+    """``energy_min`` and ``energy_max`` as energies, the first below the second."""
+    energy_min, energy_max = energy(energy_min, "energy_min"), energy(energy_max, "energy_max")
+    if not energy_min < energy_max:
+        raise ValueError(f"energy_min ({energy_min}) must be below energy_max ({energy_max}).")
+    return energy_min, energy_max
+
+
+def model_or_none(value, name):
+    """A spectral or sky model, or None; a TypeError naming ``name`` otherwise."""
+    if value is not None and not isinstance(value, (SpectralModel, SkyModel)):
+        raise TypeError(f"{name} must be a SpectralModel or a SkyModel, got {type(value).__name__}.")
+    return value
+
+
+def probability(value, name):
+    """A probability strictly between 0 and 1, a float."""
+    value = float(value)
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value}.")
     return value
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 from .plotting import summary_quantities
+from .posterior import sampled_parameters
 from .sed import SED_PRODUCT, SPECTRA_PANELS
 from ..utils.parameters import NORM_NAMES
 
@@ -22,6 +23,8 @@ __all__ = [
     "save_hysteresis_figure",
     "save_law_figure",
     "save_parameters_figure",
+    "save_population_figure",
+    "save_posteriors_figure",
     "save_shape_blocks_figure",
     "save_spectra_figure",
     "save_summary_figure",
@@ -66,6 +69,29 @@ def save_law_figure(law, path, dpi=DPI):
     """
     fig = Figure(figsize=(6, 4.5), layout="constrained")
     law.plot(ax=fig.subplots())
+    return _save(fig, path, dpi)
+
+
+def save_population_figure(population, path, dpi=DPI):
+    """A population's posterior and its bins' shrunk estimates
+    (`~gammapy_trs.result.population.Population.plot`), written to a PNG file.
+
+    Parameters
+    ----------
+    population : `~gammapy_trs.result.population.Population`
+        The population.
+    path : str or `~pathlib.Path`
+        PNG file.
+    dpi : int, optional
+        Resolution. Default is 100.
+
+    Returns
+    -------
+    path : `~pathlib.Path`
+        The file.
+    """
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    population.plot(fig=fig)
     return _save(fig, path, dpi)
 
 
@@ -234,6 +260,34 @@ def _save_sed_map(result, path, dpi=DPI):
     return _save(fig, path, dpi)
 
 
+def save_posteriors_figure(result, path, dpi=DPI):
+    """The posterior of each sampled parameter against time, as violins next to the profile
+    likelihood (`~gammapy_trs.TimeResolvedSpectrum.plot_posteriors`), written to a PNG file.
+
+    Parameters
+    ----------
+    result : `~gammapy_trs.TimeResolvedSpectrum`
+        Result with the "posterior" step.
+    path : str or `~pathlib.Path`
+        PNG file.
+    dpi : int, optional
+        Resolution. Default is 100.
+
+    Returns
+    -------
+    path : `~pathlib.Path`
+        The file.
+    """
+    names = sampled_parameters(result)
+    fig = Figure(figsize=(8, 2.6 * len(names) + 0.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(names), 1, sharex=True))
+    for ax, name in zip(axes, names):
+        result.plot_posteriors(name, ax=ax)
+    for ax in axes[:-1]:
+        ax.set_xlabel("")
+    return _save(fig, path, dpi)
+
+
 FIGURES = {
     "summary.png": (lambda result: True, save_summary_figure),
     "parameters.png": (lambda result: True, save_parameters_figure),
@@ -243,6 +297,7 @@ FIGURES = {
     ),
     "spectra.png": (lambda result: True, save_spectra_figure),
     "sed_map.png": (lambda result: SED_PRODUCT in result.products, _save_sed_map),
+    "posteriors.png": (lambda result: "posterior" in result.products, save_posteriors_figure),
 }
 """The figures of a result, by file name: whether it applies to a result, and how it is written."""
 

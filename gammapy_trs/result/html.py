@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 from astropy.time import Time
-from .figures import FIGURES, save_law_figure, save_shape_blocks_figure
+from .figures import FIGURES, save_law_figure, save_population_figure, save_shape_blocks_figure
 from .summary import summary_table, value_with_error
 
 __all__ = ["VERSIONS", "report_html"]
@@ -31,6 +31,8 @@ CAPTIONS = {
     "hysteresis.png": "A shape parameter against the flux, the bins joined in time order.",
     "spectra.png": "Each bin's fitted model, its error band and flux points (limits as arrows).",
     "sed_map.png": "E² dN/dE of the flux points in time and energy; hatched cells are upper limits.",
+    "posteriors.png": "Each bin's posterior of each fitted parameter (violins, their medians as lines), beside the "
+    "profile likelihood's best fit and error.",
 }
 
 STYLE = """
@@ -94,7 +96,7 @@ def _figure_html(name, save, caption):
     )
 
 
-def _figures_html(spectrum, shape_blocks=None, laws=()):
+def _figures_html(spectrum, shape_blocks=None, laws=(), populations=()):
     parts = [
         _figure_html(name, lambda buffer, save=save: save(spectrum, buffer), CAPTIONS.get(name, name))
         for name, (applies, save) in FIGURES.items()
@@ -114,6 +116,13 @@ def _figures_html(spectrum, shape_blocks=None, laws=()):
         name = f"law_{law.parameter}_{law.meta['COVARIATE']}.png"
         caption = f"The law {law.meta['FORMULA']} fitted with every bin's likelihood, over the bins' own values."
         parts.append(_figure_html(name, lambda buffer, law=law: save_law_figure(law, buffer), caption))
+    for population in populations:
+        name = f"population_{population.parameter}.png"
+        caption = (
+            f"The population of {population.parameter}: the posterior of its mean and scatter over the bins, "
+            "and each bin's own posterior beside its estimate given the population."
+        )
+        parts.append(_figure_html(name, lambda buffer, p=population: save_population_figure(p, buffer), caption))
     return "\n".join(parts)
 
 
@@ -143,7 +152,7 @@ def _variability_rows(spectrum):
     return rows
 
 
-def _tests_html(spectrum, flux_states, shape_blocks=None, laws=()):
+def _tests_html(spectrum, flux_states, shape_blocks=None, laws=(), populations=()):
     parts = ["<p>Chi-square test of a constant over the bins (failed and upper-limit bins left out):</p>"]
     header = ["quantity", "chi2 / dof", "p-value", "significance [sigma]", "bins used", "Fvar"]
     parts.append(_table_html(_variability_rows(spectrum), header))
@@ -175,6 +184,8 @@ def _tests_html(spectrum, flux_states, shape_blocks=None, laws=()):
         parts.append(_shape_blocks_html(shape_blocks))
     for law in laws:
         parts.append(_law_html(law))
+    for population in populations:
+        parts.append(f"<pre>{html.escape(str(population))}</pre>")
     return "\n".join(parts)
 
 
@@ -233,7 +244,7 @@ def _provenance_html(spectrum, provenance):
     return "\n".join(parts)
 
 
-def report_html(spectrum, title=None, provenance=None, flux_states=None, shape_blocks=None, laws=()):
+def report_html(spectrum, title=None, provenance=None, flux_states=None, shape_blocks=None, laws=(), populations=()):
     """One self-contained HTML page of a result: figures, the bins' table, tests, provenance.
 
     Parameters
@@ -252,6 +263,8 @@ def report_html(spectrum, title=None, provenance=None, flux_states=None, shape_b
         Change points of the shape to tabulate and plot. Default is None.
     laws : list of `~gammapy_trs.result.law_fit.LawFit`, optional
         Laws across the bins to tabulate and plot. Default is none.
+    populations : list of `~gammapy_trs.result.population.Population`, optional
+        Populations of the bins' posteriors to summarise and plot. Default is none.
 
     Returns
     -------
@@ -269,9 +282,9 @@ def report_html(spectrum, title=None, provenance=None, flux_states=None, shape_b
         f"{', '.join(spectrum.parameter_names)}; {n_failed} failed fit{'s' if n_failed != 1 else ''}."
     )
     sections = [
-        ("Figures", _figures_html(spectrum, shape_blocks, laws)),
+        ("Figures", _figures_html(spectrum, shape_blocks, laws, populations)),
         ("Time bins", _bins_html(spectrum)),
-        ("Tests", _tests_html(spectrum, flux_states, shape_blocks, laws)),
+        ("Tests", _tests_html(spectrum, flux_states, shape_blocks, laws, populations)),
         ("Provenance", _provenance_html(spectrum, provenance)),
     ]
     body = "\n".join(f'<h2 id="{name.lower().replace(" ", "-")}">{name}</h2>\n{content}' for name, content in sections)

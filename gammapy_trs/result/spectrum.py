@@ -10,6 +10,7 @@ from gammapy.maps import Map, RegionGeom, TimeMapAxis
 from .formats import read_result, write_result
 from .lightcurve import to_lightcurve
 from .plotting import plot_correlation, plot_parameter, plot_summary
+from .posterior import bin_posterior, plot_corner, plot_posteriors
 from .quantities import CORE_QUANTITIES
 from .products import join_products, split_products
 from .sed import plot_sed_map, plot_spectra, to_sed
@@ -561,6 +562,82 @@ class TimeResolvedSpectrum:
         """
         return plot_summary(self, fig=fig)
 
+    def posterior(self, idx):
+        """The equal-weight posterior samples of one bin (the "posterior" step).
+
+        Parameters
+        ----------
+        idx : int
+            Index of the bin.
+
+        Returns
+        -------
+        samples : `~astropy.table.Table`
+            One column per fitted parameter, in its unit; see
+            `~gammapy_trs.result.posterior.bin_posterior`.
+        """
+        return bin_posterior(self, idx)
+
+    def plot_posteriors(self, parameter, ax=None, **kwargs):
+        """The posterior of a parameter in each bin as violins against time, next to the
+        profile-likelihood values; see `~gammapy_trs.result.posterior.plot_posteriors`.
+
+        Parameters
+        ----------
+        parameter : str
+            A fitted parameter, e.g. "index".
+        ax : `~matplotlib.axes.Axes`, optional
+            Axes. Default is None, the current axes.
+        **kwargs : dict
+            Passed to `~gammapy_trs.result.posterior.plot_posteriors`.
+
+        Returns
+        -------
+        ax : `~matplotlib.axes.Axes`
+            Axes.
+        """
+        return plot_posteriors(self, parameter, ax=ax, **kwargs)
+
+    def plot_corner(self, idx, fig=None, **kwargs):
+        """Corner plot of one bin's posterior; see `~gammapy_trs.result.posterior.plot_corner`.
+
+        Parameters
+        ----------
+        idx : int
+            Index of the bin.
+        fig : `~matplotlib.figure.Figure`, optional
+            Figure. Default is None, a new pyplot figure.
+        **kwargs : dict
+            Passed to `~gammapy_trs.result.posterior.plot_corner` (``bins``).
+
+        Returns
+        -------
+        axes : `~numpy.ndarray` of `~matplotlib.axes.Axes`
+            Axes.
+        """
+        return plot_corner(self, idx, fig=fig, **kwargs)
+
+    def population(self, parameter, **kwargs):
+        """Population inference on one parameter from the stored posterior samples: the
+        population's mean and scatter, the Bayes factor for no scatter and each bin's shrunk
+        estimate (`~gammapy_trs.result.population.population`).
+
+        Parameters
+        ----------
+        parameter : str
+            A fitted parameter with posterior samples, e.g. "index".
+        **kwargs : dict
+            Passed to `~gammapy_trs.result.population.population`.
+
+        Returns
+        -------
+        population : `~gammapy_trs.result.population.Population`
+            The population's result (``to_table``, ``plot``).
+        """
+        from .population import population
+
+        return population(self, parameter, **kwargs)
+
     def __str__(self):
         axis = self.time_axis
         n_fail = int(np.sum(~self.success))
@@ -605,7 +682,7 @@ class TimeResolvedSpectrum:
         overwrite : bool, optional
             Overwrite an existing file. Default is False.
         **kwargs : dict
-            ``title``, ``provenance``, ``flux_states``, ``shape_blocks`` and ``laws``, passed to
+            ``title``, ``provenance``, ``flux_states``, ``shape_blocks``, ``laws`` and ``populations``, passed to
             `~gammapy_trs.result.html.report_html`.
 
         Returns

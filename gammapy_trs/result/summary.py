@@ -15,7 +15,7 @@ def _finite(value):
     return value is not None and np.isfinite(value)
 
 
-def value_with_error(value, error=None, digits=2):
+def value_with_error(value, error=None, digits=2, error_high=None):
     """A value and its error rounded to ``digits`` significant digits of the error.
 
     Parameters
@@ -26,11 +26,14 @@ def value_with_error(value, error=None, digits=2):
         Error. Default is None: the value with 4 significant digits.
     digits : int, optional
         Significant digits of the error. Default is 2.
+    error_high : float, optional
+        The error above the value, where it differs from ``error`` (below): the value is
+        rounded to the smaller. Default is None, a symmetric error.
 
     Returns
     -------
     text : str
-        E.g. "4.01 ± 0.35", "(1.02 ± 0.13)e-10", or "-" for NaN.
+        E.g. "4.01 ± 0.35", "(1.02 ± 0.13)e-10", "4.09 -0.33 +0.39", or "-" for NaN.
 
     Examples
     --------
@@ -42,15 +45,19 @@ def value_with_error(value, error=None, digits=2):
     """
     if not _finite(value):
         return MISSING
-    if not _finite(error) or error <= 0:
+    errors = [error] if error_high is None else [error, error_high]
+    if not all(_finite(e) and e > 0 for e in errors):
         return f"{value:.4g}"
-    last = math.floor(math.log10(error)) - (digits - 1)  # decade of the last digit shown
-    scale = math.floor(math.log10(abs(value))) if value != 0 else math.floor(math.log10(error))
-    if -3 <= scale < 4:
-        decimals = max(0, -last)
-        return f"{value:.{decimals}f} ± {error:.{decimals}f}"
-    decimals = max(0, scale - last)
-    return f"({value / 10**scale:.{decimals}f} ± {error / 10**scale:.{decimals}f})e{scale}"
+    smallest = min(errors)
+    last = math.floor(math.log10(smallest)) - (digits - 1)  # decade of the last digit shown
+    scale = math.floor(math.log10(abs(value))) if value != 0 else math.floor(math.log10(smallest))
+    factor, decimals = (1, max(0, -last)) if -3 <= scale < 4 else (10.0**scale, max(0, scale - last))
+    number = f"{value / factor:.{decimals}f}"
+    if error_high is None:
+        text = f"{number} ± {error / factor:.{decimals}f}"
+    else:
+        text = f"{number} -{error / factor:.{decimals}f} +{error_high / factor:.{decimals}f}"
+    return text if factor == 1 else f"({text})e{scale}"
 
 
 def _header(spectrum, name, label=None):
@@ -121,4 +128,18 @@ def summary_table(spectrum):
         table["compare_sigma"] = [
             f"{v:.1f}" if np.isfinite(v) else MISSING for v in spectrum["compare_sigma"].data.ravel()
         ]
+    for name in spectrum.parameter_names:
+        if f"{name}_median" in available:
+            table[_header(spectrum, name, f"{name} (posterior)")] = _posterior_column(spectrum, name)
+    if "log_bayes_factor" in available:
+        table["ln B"] = [f"{v:+.1f}" if np.isfinite(v) else MISSING for v in spectrum["log_bayes_factor"].data.ravel()]
     return table
+
+
+def _posterior_column(spectrum, name):
+    """The posterior median with the distances to the ends of its credible interval, e.g. "3.61 -0.12 +0.13"."""
+    median, low, high = (
+        np.asarray(spectrum[f"{name}{suffix}"].data.ravel(), dtype=float)
+        for suffix in ("_median", "_credible_lo", "_credible_hi")
+    )
+    return [value_with_error(m, m - lo, error_high=h - m) for m, lo, h in zip(median, low, high)]

@@ -27,11 +27,13 @@ __all__ = [
     "load_events_and_gti",
     "model_penalties",
     "observation_subclass",
+    "prior_distribution",
     "renamed_dataset",
     "safe_mask_position",
     "set_lazy_value",
     "set_observation_events",
     "share_meta_and_gti",
+    "stat_sum_likelihood",
     "update_evaluator",
     "with_methods",
 ]
@@ -150,6 +152,20 @@ INTERNALS = [
         "reduction/observation_slices.py",
         "the bounding box of the ON region computed once for the derived geometries",
     ),
+    Internal(
+        "Datasets._stat_sum_likelihood",
+        "stat_sum_likelihood",
+        "engine/likelihood.py",
+        "the likelihood of a bin without the priors of its parameters, as Gammapy's Sampler "
+        "samples it (the priors enter through the prior transform)",
+    ),
+    Internal(
+        "Prior._random_variable (a frozen scipy.stats distribution)",
+        "prior_distribution",
+        "estimation/sampling.py, result/population.py",
+        "the prior transform (its ppf, as Gammapy's Sampler) and the prior density of posterior "
+        "samples for the population's importance weights (its logpdf), on arrays",
+    ),
 ]
 """The Gammapy internals the package relies on, a list of `Internal`."""
 
@@ -173,6 +189,16 @@ def update_evaluator(evaluator, dataset):
 def dataset_geom(dataset):
     """Geometry of a dataset's counts (defined also where ``counts`` is None)."""
     return dataset._geom
+
+
+def stat_sum_likelihood(datasets):
+    """Total statistic of ``datasets`` without the priors of their parameters, a float."""
+    return float(datasets._stat_sum_likelihood())
+
+
+def prior_distribution(prior):
+    """The distribution of a Gammapy prior, a frozen `scipy.stats` distribution (``ppf``, ``logpdf``)."""
+    return prior._random_variable
 
 
 def model_penalties(models):

@@ -9,13 +9,14 @@ from .base import BinContext, BinStep, RunSetup
 from .compare import CompareStep
 from .errn_errp import ErrnErrpStep
 from .flux import FluxStep
+from .posterior import PosteriorStep
 from .sed import SEDStep
 from .ts import TSStep
 from .ul import UpperLimitStep
 
 __all__ = ["STEPS", "BinStep", "BinContext", "RunSetup", "selectable_steps"]
 
-STEPS = [TSStep, ErrnErrpStep, UpperLimitStep, FluxStep, CompareStep, SEDStep]
+STEPS = [TSStep, ErrnErrpStep, UpperLimitStep, FluxStep, CompareStep, SEDStep, PosteriorStep]
 """The step classes, in the order they run in a bin."""
 
 

@@ -68,6 +68,8 @@ class BinContext:
     upper_limit_model : `~gammapy.modeling.models.SkyModel` or None
         The source model at the bin's upper limit (the "ul" step), for the
         steps after it (the fluxes at the limit).
+    index : int or None
+        Index of the bin in the run (e.g. to seed a sampler), None where unknown.
     """
 
     datasets: object
@@ -80,6 +82,7 @@ class BinContext:
     values: dict = dataclasses.field(default_factory=dict)
     products: dict = dataclasses.field(default_factory=dict)
     upper_limit_model: object = None
+    index: int = None
 
     @property
     def model(self):
