@@ -123,6 +123,30 @@ def test_compiled_statistic_equals_gammapy(flare_datasets, name):
 
 
 @pytest.mark.parametrize("name", SPECTRAL_MODELS)
+def test_batch_statistic_equals_point_by_point(flare_datasets, name):
+    """A sampler's batch of points gives the statistic of each point: where the index is 1 (the
+    power law's logarithm), where the signal is negative (the rows computed term by term), and
+    without ON or OFF counts in some bins."""
+    datasets = Datasets([d.copy(name=d.name) for d in flare_datasets])
+    datasets[0].counts.data[::3] = 0
+    datasets[1].counts_off.data[1::4] = 0
+    models = [SkyModel(spectral_model=SPECTRAL_MODELS[name](), name="source")]
+    _, compiled = compiled_and_reference(datasets, models)
+    rng = np.random.default_rng(2)
+    factors0 = np.array([par.factor for par in compiled.parameters])
+    batch = factors0 * rng.uniform(0.7, 1.3, (12, len(factors0)))
+    batch[1, 1] *= -0.02  # a negative norm: a non-finite dot product, the row term by term
+    names = [par.name for par in compiled.parameters]
+    if "index" in names:
+        batch[2, names.index("index")] = 1 / compiled.scales[names.index("index")]
+    expected = np.array([compiled(row) for row in batch])
+    nfev = compiled.nfev
+    assert_allclose(compiled.batch(batch), expected, rtol=1e-12)
+    assert compiled.nfev == nfev + len(batch)
+    assert np.isfinite(expected[2])
+
+
+@pytest.mark.parametrize("name", SPECTRAL_MODELS)
 def test_statistic_gradient_equals_numerical_derivatives(flare_datasets, name):
     """The analytic gradient of the WStat (background profiled out) by each free factor."""
     models = [SkyModel(spectral_model=SPECTRAL_MODELS[name](), name="source")]

@@ -102,8 +102,7 @@ class CompiledLikelihood(LogLikelihood):
         self.scales = statistic.scales[np.array(order, dtype=int)]
 
     def _stat(self, values):
-        factors = (values / self.scales)[:, self.order]
-        return np.array([self.statistic(row) for row in factors])
+        return self.statistic.batch((values / self.scales)[:, self.order])
 
 
 def free_parameters(datasets):

@@ -119,6 +119,11 @@ def _power_law_integral(energy_min, energy_max, index, amplitude, reference):
     """`~gammapy.modeling.models.PowerLawSpectralModel.evaluate_integral` for one set of parameter
     values, the same operations without the array test of the index-1 case."""
     val = -1 * index + 1
+    if np.ndim(val):  # a batch of parameter values (columns), each row the same operations
+        degenerate = np.abs(val) <= 1e-8
+        safe = np.where(degenerate, 1.0, val)
+        flux = amplitude * reference / safe * (np.power(energy_max / reference, safe) - np.power(energy_min / reference, safe))
+        return np.where(degenerate, amplitude * reference * np.log(energy_max / energy_min), flux)
     if abs(val) <= 1e-8:  # np.isclose(val, 0)
         return amplitude * reference * np.log(energy_max / energy_min)
     prefactor = amplitude * reference / val
@@ -288,6 +293,34 @@ class PlainIntegral:
         self._last_value = (key, flux)
         return flux
 
+    def batch(self, values):
+        """The integral in each bin at each of a batch of parameter values (a sampler's points).
+
+        The same operations as `__call__` on each row, broadcast over the rows.
+
+        Parameters
+        ----------
+        values : `~numpy.ndarray`
+            Parameter values in the model's units, shape (number of points, number of parameters).
+
+        Returns
+        -------
+        flux : `~numpy.ndarray`
+            Integral flux, shape (number of points, number of bins).
+        """
+        if self.evaluate is BrokenPowerLawSpectralModel.evaluate:  # its evaluate does not broadcast
+            return np.array([self(row) for row in values]).reshape(len(values), -1)
+        values = np.asarray(values, dtype=float) * self.scales
+        if self.evaluate_integral is None:
+            kwargs = {name: values[:, idx, None, None] for idx, name in enumerate(self.names)}
+            grid = self.grid.grid
+            evaluated = self.evaluate(grid, **kwargs) * np.ones(grid.shape)
+            flux = self.grid.integral(evaluated * grid if self.moment else evaluated)
+        else:
+            kwargs = {name: values[:, idx, None] for idx, name in enumerate(self.names)}
+            flux = self.evaluate_integral(self.energy_min, self.energy_max, **kwargs) * np.ones(self.energy_min.shape)
+        return flux * self.to_flux
+
     def gradient(self, values, which=None):
         """Derivatives of the integral in each bin by each parameter, analytic.
 
@@ -371,6 +404,10 @@ class ScaledIntegral:
     def __call__(self, values):
         """The integral in each bin: ``norm`` times the scaled model's."""
         return float(values[0]) * self.inner(self._inner_values())
+
+    def batch(self, values):
+        """The integral in each bin at each row of ``values`` (norms), shape (number of points, number of bins)."""
+        return np.asarray(values, dtype=float)[:, :1] * self.inner(self._inner_values())[None, :]
 
     def gradient(self, values, which=None):
         """The derivative by the norm: the scaled model's integral (shape (1, number of bins),

@@ -59,6 +59,12 @@ class _Component:
     def npred(self, values_free):
         return self.integral(self.parameter_values(values_free)) @ self.response
 
+    def npred_batch(self, values_free):
+        """The predicted counts at each row of ``values_free``, shape (number of points, number of bins)."""
+        values = np.repeat(self.values[None, :], len(values_free), axis=0)
+        values[:, self.is_free] = values_free[:, self.free_positions]
+        return self.integral.batch(values) @ self.response
+
     def npred_gradient(self, values_free):
         """Derivatives of the predicted counts by the free parameters it has, their positions."""
         gradient = self.integral.gradient(self.parameter_values(values_free), self.is_free)
@@ -95,6 +101,14 @@ class _Spectrum:
             mu_sig = npred if mu_sig is None else mu_sig + npred
         return np.zeros(self.n_on.shape) if mu_sig is None else mu_sig
 
+    def mu_sig_batch(self, values_free):
+        """`mu_sig` at each row of ``values_free``, shape (number of points, number of bins)."""
+        mu_sig = np.zeros((len(values_free),) + self.n_on.shape)
+        for component in self.components:
+            npred = component.npred_batch(values_free)
+            mu_sig += np.where(np.isfinite(npred), npred, 0.0)
+        return mu_sig
+
     def mu_bkg(self, mu_sig):
         c = self.c0 - self.one_plus_alpha * mu_sig
         return (c + np.sqrt(c**2 + self.c4 * mu_sig)) / self.denominator
@@ -118,6 +132,22 @@ class _Spectrum:
             total = np.sum(stat)
             # Gammapy's nan_to_num changes nothing where every term is finite
             return float(total if np.isfinite(total) else np.sum(np.nan_to_num(stat)))
+
+    def stat_batch(self, mu_sig):
+        """`stat` of each row of ``mu_sig`` (number of points, number of bins): the dot products on
+        all rows, `stat` itself on the rows where they are not finite."""
+        if not (self.all_on and self.all_off):
+            return np.array([self.stat(row) for row in mu_sig])
+        with np.errstate(all="ignore"):
+            mu_bkg = self.mu_bkg(mu_sig)
+            total = 2 * (
+                np.sum(mu_sig + self.one_plus_alpha * mu_bkg, axis=-1)
+                - np.log(mu_sig + self.alpha * mu_bkg) @ self.n_on
+                - np.log(mu_bkg) @ self.n_off
+            ) + self.gof_sum
+        for row in np.flatnonzero(~np.isfinite(total)):
+            total[row] = self.stat(mu_sig[row])
+        return total
 
     def dstat_dmu(self, mu_sig):
         """Derivative of the WStat of each bin by its predicted signal, through the background.
@@ -276,6 +306,25 @@ class CompiledStatistic:
         self.nfev += 1
         values = self.values(factors)
         return sum(spectrum.stat(spectrum.mu_sig(values)) for spectrum in self.spectra)
+
+    def batch(self, factors):
+        """Total statistic at each row of a batch of factors (a sampler's points), the numbers of
+        `__call__` row by row.
+
+        Parameters
+        ----------
+        factors : `~numpy.ndarray`
+            Factors of the free parameters, shape (number of points, number of parameters).
+
+        Returns
+        -------
+        stat : `~numpy.ndarray`
+            Total statistic of each point.
+        """
+        factors = np.atleast_2d(np.asarray(factors, dtype=float))
+        self.nfev += len(factors)
+        values = self.values(factors)
+        return sum(spectrum.stat_batch(spectrum.mu_sig_batch(values)) for spectrum in self.spectra)
 
     def gradient(self, factors):
         """Derivatives of the total statistic by the free parameter factors, analytic.
