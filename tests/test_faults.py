@@ -488,3 +488,18 @@ def test_edited_and_unverified_files_are_reported(small_result, tmp_path, caplog
         read = TimeResolvedSpectrum.read(tmp_path / "unchecked.fits")
     assert "have no checksum: their content is not verified" in caplog.text
     assert_allclose(read.quantity("index"), small_result.quantity("index"))
+
+
+def test_on_off_background_checked_as_gammapy_computes_it(flare_datasets):
+    """An OFF acceptance of zero under OFF counts in the safe mask: Gammapy's background
+    (``alpha * counts_off``, alpha with infinities replaced by the largest float) overflows."""
+    dataset = flare_datasets[0]
+    inside = int(np.flatnonzero(dataset.mask_safe.data.ravel())[0])
+    acceptance_off = dataset.acceptance_off.copy(data=dataset.acceptance_off.data.astype(float))
+    acceptance_off.data.flat[inside] = 0.0
+    counts_off = dataset.counts_off.copy()
+    counts_off.data.flat[inside] = 3
+    dataset.acceptance_off, dataset.counts_off = acceptance_off, counts_off
+    assert not np.isfinite(dataset.background.data.flat[inside])
+    with pytest.raises(ValueError, match=f"Dataset '{dataset.name}' has non-finite background"):
+        TimeResolvedSpectrumEstimator().run(flare_datasets)

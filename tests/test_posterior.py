@@ -101,7 +101,15 @@ def test_options_are_checked():
         TimeResolvedSpectrumEstimator(sampler_opts={"live": 10})
     with pytest.raises(ValueError, match="credible_level must lie strictly between 0 and 1, got 68.0"):
         TimeResolvedSpectrumEstimator(credible_level=68)
-    assert "posterior" not in TimeResolvedSpectrumEstimator(selection_optional="all").selection_optional
+    # "all" as a string or in a list (as a configuration file gives it): posteriors only by name
+    for value in ("all", ["all"], ["all", "ts"]):
+        selection = TimeResolvedSpectrumEstimator(selection_optional=value).selection_optional
+        assert "posterior" not in selection and "ts" in selection
+    assert "posterior" in TimeResolvedSpectrumEstimator(selection_optional=["all", "posterior"]).selection_optional
+    # the SED named without energy edges is an error, "all" in a list without them is not
+    TimeResolvedSpectrumEstimator(selection_optional=["all"])
+    with pytest.raises(ValueError, match="sed"):
+        TimeResolvedSpectrumEstimator(selection_optional=["all", "sed"])
 
 
 def test_posterior_against_profile(posterior_run):

@@ -257,9 +257,11 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
 
     @selection_optional.setter
     def selection_optional(self, value):
-        self._explicit_selection = [] if value in (None, "all") else valid_selection(value, self.available_selection_optional)
-        self._selection_optional = valid_selection(value, self.available_selection_optional)
-        if value == "all":  # "all" samples posteriors only where it was asked for by name
+        available = self.available_selection_optional
+        named = [] if value is None else [value] if isinstance(value, str) else list(value)
+        self._explicit_selection = valid_selection([name for name in named if name != "all"], available)
+        self._selection_optional = valid_selection(value, available)
+        if "all" in named and "posterior" not in named:  # posteriors only where asked for by name
             self._selection_optional = [name for name in self._selection_optional if name != "posterior"]
 
     @property

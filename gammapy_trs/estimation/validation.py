@@ -160,6 +160,20 @@ def _check_counts(dataset):
             raise ValueError(f"Dataset {dataset.name!r} has negative {name}.")
 
 
+def _map_values(dataset, name):
+    """The values of one of the dataset's maps, None if it has none. An on-off dataset's
+    background is Gammapy's ``alpha * counts_off`` computed on the arrays (the property makes
+    two maps on the way)."""
+    if name == "background" and isinstance(dataset, MapDatasetOnOff):
+        if dataset.counts_off is None or dataset.acceptance is None or dataset.acceptance_off is None:
+            return None
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            alpha = dataset.acceptance.quantity / dataset.acceptance_off.quantity
+            return np.nan_to_num(alpha.to_value("")) * np.asarray(dataset.counts_off.data, dtype=float)
+    data = getattr(dataset, name, None)
+    return None if data is None else np.asarray(data.data, dtype=float)
+
+
 def _check_maps(dataset):
     """Exposure, background and the ON and OFF acceptances finite and non-negative (in the
     dataset's safe mask, where one is set)."""
@@ -167,10 +181,9 @@ def _check_maps(dataset):
     names = ["acceptance", "acceptance_off"] if isinstance(dataset, MapDatasetOnOff) else []
     names += ["exposure", "background"]
     for name in names:
-        data = getattr(dataset, name, None)
-        if data is None:
+        values = _map_values(dataset, name)
+        if values is None:
             continue
-        values = np.asarray(data.data, dtype=float)
         if mask is not None and values.shape == mask.shape:
             values = values[mask]
         if not np.all(np.isfinite(values)):
