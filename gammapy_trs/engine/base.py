@@ -399,11 +399,38 @@ class FitEngine:
             best values of the other free parameters (None where the fit
             failed), ``gradient`` the derivatives by the point's coordinates.
         """
+        return self._conditional_fits(datasets, source, indices).minima(points, start, deltas, tie=tie)
+
+    def conditional_curvature(self, datasets, source, indices, point, start, deltas, tie=None):
+        """`conditional_minima` at one point, with the second derivatives of the bin's best
+        statistic by the shared parameters there where this engine knows them.
+
+        Parameters
+        ----------
+        datasets, source, indices, start, deltas, tie
+            As in `conditional_minima`.
+        point : tuple of float
+            Values of the shared parameters.
+
+        Returns
+        -------
+        minimum : tuple
+            ``(success, stat, values, gradient, curvature)``: ``curvature`` the
+            matrix of second derivatives by the shared parameters' values, None
+            where not known (e.g. Gammapy's engine, or a parameter at a limit):
+            the caller then takes differences of the gradient.
+        """
+        return self._conditional_fits(datasets, source, indices).curvature(point, start, deltas, tie=tie)
+
+    exact_curvature = False
+    """Whether `conditional_curvature` gives the curvature (else always None)."""
+
+    def _conditional_fits(self, datasets, source, indices):
         fits = self._conditional.setdefault(datasets, {})
         key = (source, tuple(indices))
         if key not in fits:
             fits[key] = self.conditional_fits(datasets, source, indices)
-        return fits[key].minima(points, start, deltas, tie=tie)
+        return fits[key]
 
     def conditional_fits(self, datasets, source, indices):
         """The copies of a bin for its fits with the shared parameters fixed (`ConditionalFits`)."""
@@ -587,6 +614,11 @@ class ConditionalFits:
             minimum = self._minimum(shape, initial, deltas)
             minima.append(minimum if jacobian is None else chained(minimum, jacobian))
         return minima
+
+    def curvature(self, point, start, deltas, tie=None):
+        """``(success, stat, values, gradient, curvature)`` at one point
+        (`FitEngine.conditional_curvature`); here ``curvature`` is None (not known)."""
+        return (*self.minima([point], start, deltas, tie=tie)[0], None)
 
     def _minimum(self, point, initial, deltas):
         for par, value in zip(self.shared, point):

@@ -45,6 +45,14 @@ class CompiledConditionalFits(ConditionalFits):
         return minima
 
 
+    def curvature(self, point, start, deltas, tie=None):
+        if self.restricted is None or tie is not None:
+            return super().curvature(point, start, deltas, tie=tie)
+        success, stat, values, gradient = self.restricted.minimum(point, self.initial(start), self.free)
+        curvature = self.restricted.profile_curvature() if success else None
+        return success, stat, values, gradient, curvature
+
+
 class CompiledEngine(FitEngine):
     """Fits on the compiled statistic where it applies, Gammapy's path elsewhere.
 
@@ -56,6 +64,7 @@ class CompiledEngine(FitEngine):
     """
 
     name = "compiled"
+    exact_curvature = True
 
     def __init__(self, fit=None):
         super().__init__(fit)

@@ -463,6 +463,52 @@ class Restricted:
         gradient = gradient[self.fixed] / self.compiled.scales[self.fixed]
         return True, float(stat), [par.value for par in free], list(gradient)
 
+    def profile_curvature(self, rel_step=1e-5):
+        """The second derivatives, by the fixed parameters' values, of the statistic minimised over
+        the others, at the last `minimum` (the others at their minimum).
+
+        By the implicit function theorem ``H_ff - H_fo H_oo^-1 H_of``, with ``H``
+        the Hessian of the statistic by all factors from central differences
+        of its analytic gradient (steps of ``rel_step`` of each factor, at
+        least ``rel_step``). Exact where the minimum is inside the limits.
+
+        Parameters
+        ----------
+        rel_step : float, optional
+            Relative step of the differences. Default is 1e-5.
+
+        Returns
+        -------
+        curvature : `~numpy.ndarray` or None
+            Shape (number of fixed parameters,) * 2; None where a free parameter
+            is at a limit or the Hessian of the free ones is not positive definite.
+        """
+        factors = np.array([par.factor for par in self.parameters], dtype=float)
+        lower, upper = _limits(self.parameters)
+        margin = 1e-6 * np.maximum(np.abs(factors), 1.0)
+        if np.any(factors - lower < margin) or np.any(upper - factors < margin):
+            return None
+        full = self._full(factors)
+        steps = rel_step * np.maximum(np.abs(full), 1.0)
+        columns = []
+        for idx, step in enumerate(steps):
+            shift = np.zeros(full.size)
+            shift[idx] = step
+            columns.append((self.compiled.gradient(full + shift) - self.compiled.gradient(full - shift)) / (2 * step))
+        hessian = np.array(columns)
+        hessian = (hessian + hessian.T) / 2
+        fixed, others = self.fixed, self.others
+        curvature = hessian[np.ix_(fixed, fixed)]
+        if len(others):
+            inner = hessian[np.ix_(others, others)]
+            if not np.all(np.isfinite(hessian)) or not np.all(np.linalg.eigvalsh(inner) > 0):
+                return None
+            cross = hessian[np.ix_(fixed, others)]
+            curvature = curvature - cross @ np.linalg.solve(inner, cross.T)
+        scales = self.compiled.scales[fixed]
+        curvature = curvature / np.outer(scales, scales)
+        return curvature if np.all(np.isfinite(curvature)) else None
+
     def _minimize(self, target):
         """The factors at the minimum of ``target`` (this statistic, or it tied), from the
         parameters' factors: Newton steps, MIGRAD where they do not reach it; None where MIGRAD fails."""

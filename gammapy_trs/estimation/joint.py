@@ -140,6 +140,16 @@ def conditional_stats(task):
     )
 
 
+@optimiser_numerics()
+def conditional_curvature(task):
+    """`conditional_stats` at the task's one point, with the curvature by the shared parameters
+    (`~gammapy_trs.engine.FitEngine.conditional_curvature`): ``(success, stat, values, gradient,
+    curvature)``, ``curvature`` None where the engine does not know it."""
+    return task.engine.conditional_curvature(
+        task.datasets, task.source, task.indices, task.points[0], task.start, task.deltas, tie=task.tie
+    )
+
+
 class JointProfile:
     """The joint statistic of the bins as a function of the shared parameters.
 
@@ -170,6 +180,16 @@ class JointProfile:
         self.runner = runner
         self.ties = [None] * len(groups) if ties is None else list(ties)
         self.starts = [None] * len(groups)
+        self.exact = self.engine.exact_curvature and all(tie is None for tie in self.ties)
+        """Whether to ask for each bin's curvature (`curvature`): set to False where it was not known."""
+
+    def _tasks(self, points, deltas):
+        points = tuple(tuple(map(float, point)) for point in points)
+        deltas = tuple(map(float, deltas))
+        return {
+            i: ProfileTask(group, self.source, tuple(self.indices), points, deltas, self.starts[i], self.engine, self.ties[i])
+            for i, group in enumerate(self.groups)
+        }
 
     def __call__(self, points, deltas, desc=None):
         """Each bin's conditional statistic and gradient at each point, from the current start values.
@@ -192,13 +212,7 @@ class JointProfile:
         optimum : list
             Each bin's best values of its own free parameters at the first point.
         """
-        points = tuple(tuple(map(float, point)) for point in points)
-        deltas = tuple(map(float, deltas))
-        tasks = {
-            i: ProfileTask(group, self.source, tuple(self.indices), points, deltas, self.starts[i], self.engine, self.ties[i])
-            for i, group in enumerate(self.groups)
-        }
-        results = self.runner.run(conditional_stats, tasks, desc=desc)
+        results = self.runner.run(conditional_stats, self._tasks(points, deltas), desc=desc)
         n, k = len(self.groups), len(points[0])
         success = np.array([[results[i][p][0] for i in range(n)] for p in range(len(points))])
         stat = np.array([[results[i][p][1] for i in range(n)] for p in range(len(points))])
@@ -206,6 +220,41 @@ class JointProfile:
             [[results[i][p][3] if results[i][p][0] else [np.nan] * k for i in range(n)] for p in range(len(points))]
         )
         return success, stat, gradient, [results[i][0][2] for i in range(n)]
+
+    def curvature(self, point, deltas, desc=None):
+        """Each bin's conditional statistic, gradient and curvature at one point.
+
+        Parameters
+        ----------
+        point : array-like
+            Values of the shared parameters.
+        deltas : array-like
+            Steps of differences by each shared parameter, where the gradient is not analytic.
+        desc : str, optional
+            A progress bar over the bins, with this description. Default is None, no bar.
+
+        Returns
+        -------
+        success, stat : `~numpy.ndarray`
+            Per bin.
+        gradient : `~numpy.ndarray`
+            Per bin and shared parameter (NaN where the fit failed).
+        curvature : `~numpy.ndarray`
+            Per bin, the matrix of second derivatives (NaN where not known).
+        optimum : list
+            Each bin's best values of its own free parameters.
+        """
+        results = self.runner.run(conditional_curvature, self._tasks([point], deltas), desc=desc)
+        n, k = len(self.groups), len(point)
+        results = [results[i] for i in range(n)]
+        success = np.array([result[0] for result in results], dtype=bool)
+        stat = np.array([result[1] for result in results], dtype=float)
+        gradient = np.array([result[3] if result[0] else [np.nan] * k for result in results], dtype=float)
+        curvature = np.array(
+            [result[4] if result[0] and result[4] is not None else np.full((k, k), np.nan) for result in results],
+            dtype=float,
+        ).reshape(n, k, k)
+        return success, stat, gradient, curvature, [result[2] for result in results]
 
     def warm_start(self, success, optimum):
         """Start the next conditional fits of the bins that succeeded from ``optimum``."""
@@ -261,6 +310,7 @@ class _Newton:
     used: np.ndarray = None
     edm: float = np.nan
     last_center: np.ndarray = None
+    exact: bool = False
 
     def center(self):
         """The stencil's centre: at least one step inside the bounds (steps at most a quarter of
@@ -284,24 +334,60 @@ class _Newton:
         if self.last_center is not None and np.array_equal(center, self.last_center):
             return "stuck"
         self.last_center = center.copy()
-        points, index = _stencil(center, self.steps, self.free)
-        success, stat, gradients, optimum = profile(points, GRADIENT_STEP * 2 * self.steps)
-        used = success.all(axis=0)
-        if not used.any() or (self.previous is not None and _worse(stat[0], used, self.previous, self.noise) and self.halvings < 6):
+        measured = self._exact(profile, center) if profile.exact and len(self.free) else None
+        success, used, stat, gradient, hessian, optimum = measured or self._stencil(profile, center)
+        if not used.any() or (self.previous is not None and _worse(stat, used, self.previous, self.noise) and self.halvings < 6):
             if self.previous is None:
                 raise ValueError("No bin could be fitted with the shared parameters at these values.")
             self.back_off()
             return None
         self.halvings, self.values, self.used = 0, center, used
-        self.stat = float(stat[0, used].sum())
+        self.stat = float(stat[used].sum())
         if len(self.free) == 0:
             return "converged"
-        profile.warm_start(success[0], optimum)
-        gradient, hessian = _derivatives(gradients[:, used].sum(axis=1), index, self.steps, self.free)
-        if self._update(gradient, hessian):
+        profile.warm_start(success, optimum)
+        self.exact = measured is not None
+        if self._update(gradient(used), hessian(used)):
             return "converged"
-        self.previous = (center.copy(), stat[0].copy(), used.copy())
+        self.previous = (center.copy(), stat.copy(), used.copy())
         return None
+
+    def _exact(self, profile, center):
+        """At the centre, each bin's success (twice: fitted, used), the statistic, functions of the
+        bins used giving the gradient and the exact curvature (one conditional fit per bin), and
+        the bins' optima; None where a bin that was fitted has no curvature (then differences,
+        from now on)."""
+        success, stat, gradients, curvatures, optimum = profile.curvature(center, GRADIENT_STEP * 2 * self.steps)
+        f = self.free
+        if success.any() and not np.all(np.isfinite(curvatures[success])):
+            profile.exact = False
+            return None
+        return (
+            success,
+            success,
+            stat,
+            lambda used: gradients[used].sum(axis=0)[f],
+            lambda used: curvatures[used].sum(axis=0)[np.ix_(f, f)],
+            optimum,
+        )
+
+    def _stencil(self, profile, center):
+        """As `_exact`, the curvature from central differences of the gradient over the current
+        steps (``1 + 2 k`` conditional fits per bin), used where a bin is fitted at every point."""
+        points, index = _stencil(center, self.steps, self.free)
+        success, stat, gradients, optimum = profile(points, GRADIENT_STEP * 2 * self.steps)
+
+        def derivatives(used):
+            return _derivatives(gradients[:, used].sum(axis=1), index, self.steps, self.free)
+
+        return (
+            success[0],
+            success.all(axis=0),
+            stat[0],
+            lambda used: derivatives(used)[0],
+            lambda used: derivatives(used)[1],
+            optimum,
+        )
 
     def _update(self, gradient, hessian):
         """The Newton step (in units of the current errors, where the Hessian is well conditioned
@@ -420,7 +506,7 @@ def fit_shared_parameters(
         if outcome is not None:
             break
     if outcome == "converged":
-        if with_covariance and len(free):
+        if with_covariance and len(free) and not state.exact:  # exact: already the curvature at the minimum
             state.covariance = _local_covariance(profile, state.values, state.steps, free, state.covariance)
         return SharedFitResult(state.values, state.covariance, state.stat, state.used, iteration, True, state.edm)
     if outcome == "stuck":
