@@ -503,3 +503,22 @@ def test_on_off_background_checked_as_gammapy_computes_it(flare_datasets):
     assert not np.isfinite(dataset.background.data.flat[inside])
     with pytest.raises(ValueError, match=f"Dataset '{dataset.name}' has non-finite background"):
         TimeResolvedSpectrumEstimator().run(flare_datasets)
+
+
+def test_background_values_are_gammapys(flare_datasets):
+    """`background_values` of an on-off dataset equal Gammapy's ``background`` map, where an OFF
+    acceptance is zero (with and without OFF counts) too; a plain dataset's are its map's."""
+    from gammapy_trs.utils.onoff import background_values
+
+    dataset = flare_datasets[0].copy(name="zeros")
+    acceptance_off = dataset.acceptance_off.copy(data=dataset.acceptance_off.data.astype(float))
+    acceptance_off.data.flat[:2] = 0.0
+    counts_off = dataset.counts_off.copy()
+    counts_off.data.flat[0], counts_off.data.flat[1] = 0, 4
+    dataset.acceptance_off, dataset.counts_off = acceptance_off, counts_off
+    with np.errstate(all="ignore"):
+        expected = dataset.background.data
+    np.testing.assert_array_equal(background_values(dataset), expected)
+    plain = flare_datasets[1].to_spectrum_dataset(name="plain")
+    assert plain.background is not None
+    np.testing.assert_array_equal(background_values(plain), plain.background.data)

@@ -137,7 +137,7 @@ def test_reference_statistics(pks2155_all):
     # every bin is a detection: its limit (Gammapy's convention: in every bin) at its own shape
     assert np.all(result.quantity("ul_shape") == "bin")
     assert np.all(result.quantity("amplitude_ul") > result.quantity("amplitude"))
-    assert result.meta["ul_shape_source"] == "stacked"
+    assert result.meta["ul_shape_source"] == "none"  # no bin needed the shape of all bins: not fitted
     assert np.all(result.quantity("quality") == 0)
 
 

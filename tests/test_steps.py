@@ -86,6 +86,38 @@ def test_upper_limit_in_every_bin_reported_in_the_faint_bin(result_all):
     assert_allclose(result_all.quantity("flux_ul")[2].to_value("cm-2 s-1"), 1.338703e-12, rtol=1e-5)
 
 
+def test_fallback_shape_fitted_only_where_a_bin_needs_it(faint_datasets, result_all, tmp_path, monkeypatch):
+    """The bright bins alone (their own shapes): no stacked fit, ``ul_shape_source`` "none"; a
+    resumed run whose checkpoint holds a bin that used the stacked shape still gives it; sent to
+    another process, the shape is fitted first, without the datasets."""
+    import pickle
+    from gammapy_trs.estimation import stacked
+    from gammapy_trs.estimation.steps import ul
+
+    calls = []
+    original = stacked.Stack.stacked.fget
+    def counted(self):  # the datasets are stacked at the first access
+        calls.extend([1] if self._stacked is None else [])
+        return original(self)
+
+    monkeypatch.setattr(stacked.Stack, "stacked", property(counted))
+    bright = TimeResolvedSpectrumEstimator(time_intervals=make_intervals(3)[:2], selection_optional=["ul"])
+    result = bright.run(faint_datasets)
+    assert calls == [] and result.meta["ul_shape_source"] == "none" and "ul_shape_index" not in result.meta
+    assert list(result.quantity("ul_shape")) == ["bin", "bin"]
+    # a checkpoint with the faint bin done: the resumed run gives the shape of its limit
+    kwargs = dict(time_intervals=make_intervals(3), selection_optional=["ul"], checkpoint=tmp_path / "ckpt")
+    TimeResolvedSpectrumEstimator(**kwargs).run(faint_datasets)
+    calls.clear()
+    resumed = TimeResolvedSpectrumEstimator(**kwargs).run(faint_datasets)
+    assert calls == [1] and resumed.meta["ul_shape_source"] == "stacked"
+    assert_allclose(resumed.meta["ul_shape_index"], result_all.meta["ul_shape_index"], rtol=1e-6)
+    fallback = ul.FallbackShape(stacked.Stack(list(faint_datasets)), faint_datasets.models[0], None, None)
+    monkeypatch.setattr(ul, "fallback_shape", lambda *args: ({0: 2.5}, "stacked"))
+    sent = pickle.loads(pickle.dumps(fallback))
+    assert fallback.fitted and sent.get() == ({0: 2.5}, "stacked") and sent._arguments is None
+
+
 def test_upper_limit_is_the_bounded_profile_bound(result_all, faint_datasets):
     """Independently: the statistic at the limit is 4 above its minimum over non-negative norms."""
     dataset = faint_datasets[2].copy(name="faint")

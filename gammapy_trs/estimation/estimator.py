@@ -362,6 +362,7 @@ class TimeResolvedSpectrumEstimator(Estimator, parallel.ParallelMixin):
         tasks = {index: BinTask(index, group, plan) for index, group in enumerate(groups)}
         results = self._run_bins(tasks, intervals, checkpoint, runner, desc)
         for step in steps:
+            step.after_bins([results[index].quantities for index in sorted(results)])
             meta.update(step.meta())
         return self._result(results, intervals, plan, source_model, meta, shared)
 

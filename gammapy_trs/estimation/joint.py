@@ -7,12 +7,20 @@ warm-started from the last one; `~gammapy_trs.engine.FitEngine.conditional_minim
 gradient is exact without any more fit: at each bin's conditional minimum the derivative of
 ``min_phi stat_i`` by ``theta`` is that of ``stat_i`` with ``phi_i`` held there (the envelope
 theorem), analytic on the compiled statistic, else a difference of the statistic over a step
-of 1e-4 of the current error. Newton steps with the Hessian from central differences of
-that gradient (steps of half the current error) converge in a few iterations, so that the
-cost is a fixed number of independent fits per bin, however many bins: close to linear in
-their number. Differences over half an error, not the curvature of each bin, keep faint bins
-(whose likelihood is far from quadratic) exact. The fit has converged where the expected
-decrease of ``P`` in a Newton step (the gradient's Newton decrement) is below `EDM_TOLERANCE`.
+of 1e-4 of the current error. Its curvature is exact too on the compiled statistic: at the
+conditional minimum the second derivatives of ``min_phi stat_i`` by ``theta`` are
+``H_tt - H_tp H_pp^-1 H_pt`` of the bin's full Hessian (the implicit function theorem;
+`~gammapy_trs.engine.FitEngine.conditional_curvature`), so that each Newton iteration is one
+fit per bin and the covariance at the minimum needs no more. Where a bin's curvature is not
+known (Gammapy's engine, a law's ties, a parameter of the bin at a limit) it comes from
+central differences of the gradient over half the current error, ``1 + 2 k`` fits per bin
+for ``k`` shared parameters, and the covariance from differences over `CURVATURE_STEP` of an
+error at the minimum. Newton steps converge in a few iterations, so that the cost is a fixed
+number of independent fits per bin, however many bins: close to linear in their number.
+Steps are limited to 3 sigma and halved where the statistic rises, which keeps faint bins
+(whose likelihood is far from quadratic) on the way to the minimum. The fit has converged
+where the expected decrease of ``P`` in a Newton step (the gradient's Newton decrement) is
+below `EDM_TOLERANCE`.
 """
 
 import dataclasses
@@ -452,9 +460,9 @@ def fit_shared_parameters(
     Newton iterations on the profile ``P(theta) = sum_i min stat_i``, each
     evaluation one independent (warm-started) fit per bin: its gradient from
     the bins' statistics at their conditional minima (exact, by the envelope
-    theorem), its curvature from central differences of that gradient with
-    steps of half the current error, so that faint bins, whose likelihood is
-    far from quadratic, count correctly. Steps are limited to 3 sigma and to
+    theorem), its curvature exact where the engine gives it (one fit per bin,
+    ``profile.exact``), else from central differences of that gradient with
+    steps of half the current error. Steps are limited to 3 sigma and to
     the parameters' bounds, and halved where they overshoot. Converged where
     the Newton decrement ``g^T H^-1 g / 2`` is below `EDM_TOLERANCE` at a
     convex point.
@@ -477,8 +485,8 @@ def fit_shared_parameters(
     show_progress : bool, optional
         Show a progress bar over the iterations. Default is True.
     with_covariance : bool, optional
-        Estimate the covariance from the curvature at the minimum
-        (`CURVATURE_STEP`). Default is True.
+        Estimate the covariance from the curvature at the minimum (exact, or
+        differences over `CURVATURE_STEP` of an error). Default is True.
     desc : str, optional
         Description of the progress bar. Default is "Shared fit (iterations)".
 

@@ -4,6 +4,7 @@ import numpy as np
 import astropy.units as u
 from gammapy.datasets import Dataset, Datasets, MapDataset, MapDatasetOnOff
 from gammapy.modeling.models import SkyModel, SpectralModel
+from ..utils.onoff import background_values
 
 __all__ = [
     "check_n_bins",
@@ -161,15 +162,10 @@ def _check_counts(dataset):
 
 
 def _map_values(dataset, name):
-    """The values of one of the dataset's maps, None if it has none. An on-off dataset's
-    background is Gammapy's ``alpha * counts_off`` computed on the arrays (the property makes
-    two maps on the way)."""
-    if name == "background" and isinstance(dataset, MapDatasetOnOff):
-        if dataset.counts_off is None or dataset.acceptance is None or dataset.acceptance_off is None:
-            return None
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            alpha = dataset.acceptance.quantity / dataset.acceptance_off.quantity
-            return np.nan_to_num(alpha.to_value("")) * np.asarray(dataset.counts_off.data, dtype=float)
+    """The values of one of the dataset's maps, None if it has none (the background on arrays,
+    `~gammapy_trs.utils.onoff.background_values`)."""
+    if name == "background":
+        return background_values(dataset)
     data = getattr(dataset, name, None)
     return None if data is None else np.asarray(data.data, dtype=float)
 

@@ -17,6 +17,7 @@ from gammapy.makers import SafeMaskMaker
 from gammapy.maps import Map
 from gammapy.modeling.models import TemplateSpectralModel
 from ..utils.gammapy_internals import dataset_geom, safe_mask_position
+from ..utils.onoff import background_values
 
 __all__ = ["IRF_SAFE_METHODS", "apply_safe_mask", "first_inverse", "irf_safe_mask", "make_mask_energy_aeff_max"]
 
@@ -132,8 +133,13 @@ def apply_safe_mask(maker, irf_mask, dataset, observation):
     The same masks in the same order as `~gammapy.makers.SafeMaskMaker.run`.
     """
     mask = dataset.mask_safe.data if dataset.mask_safe else np.ones(dataset_geom(dataset).data_shape, bool)
-    if dataset.background is not None:
-        mask &= maker.make_mask_bkg_invalid(dataset)
+    if type(maker).make_mask_bkg_invalid is not SafeMaskMaker.make_mask_bkg_invalid:  # a subclass's own
+        if dataset.background is not None:
+            mask &= maker.make_mask_bkg_invalid(dataset)
+    else:
+        background = background_values(dataset)
+        if background is not None:  # Gammapy's make_mask_bkg_invalid on the values
+            mask &= np.isfinite(background) & (dataset.stat_type == "wstat" or background > 0.0)
     mask &= irf_mask
     if "bkg-peak" in maker.methods:
         mask &= maker.make_mask_energy_bkg_peak(dataset, observation)

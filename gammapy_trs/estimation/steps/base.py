@@ -140,6 +140,15 @@ class BinStep:
         Default is none."""
         return {}
 
+    def after_bins(self, values):
+        """Called once every bin is done (those of a checkpoint included), before `meta`.
+
+        Parameters
+        ----------
+        values : list of dict
+            Each bin's quantities. Default does nothing.
+        """
+
     def meta(self):
         """Meta data of the result, a dict. Default is none."""
         return {}

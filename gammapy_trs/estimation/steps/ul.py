@@ -10,7 +10,7 @@ from ..quality import at_bound
 from ..stacked import fit_stacked
 from .base import BinStep
 
-__all__ = ["UL_SHAPES", "UpperLimitStep", "bounded_upper_limit", "fallback_shape"]
+__all__ = ["UL_SHAPES", "FallbackShape", "UpperLimitStep", "bounded_upper_limit", "fallback_shape"]
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,36 @@ def fallback_shape(stack, source_model, parameters, engine):
     return {idx: float(fitted[idx].value) for idx in indices}, "stacked"
 
 
+class FallbackShape:
+    """`fallback_shape`, fitted at its first use: a run whose bins all have their own shape does
+    not stack them. Sent to another process (pickled), it is fitted first, in this one, so that
+    the workers get the shape without the datasets of every bin.
+
+    Parameters
+    ----------
+    stack, source_model, parameters, engine
+        As `fallback_shape`'s.
+    """
+
+    def __init__(self, stack, source_model, parameters, engine):
+        self._arguments = (stack, source_model, parameters, engine)
+        self._value = None
+
+    @property
+    def fitted(self):
+        """Whether the shape has been fitted (asked for)."""
+        return self._value is not None
+
+    def get(self):
+        """``(shape, origin)`` of `fallback_shape`, fitted at the first call."""
+        if self._value is None:
+            self._value = fallback_shape(*self._arguments)
+        return self._value
+
+    def __getstate__(self):
+        return {"_arguments": None, "_value": self.get()}
+
+
 class UpperLimitStep(BinStep):
     """Upper limit on the norm in every bin, at ``n_sigma_ul``; ``is_ul`` where ``sqrt_ts`` is below
     ``sqrt_ts_threshold_ul`` or the fit failed (Gammapy's convention).
@@ -131,12 +161,13 @@ class UpperLimitStep(BinStep):
     every bin. A bin reported as a limit (``is_ul``) has no shape of its own
     to defend: its limit is at the fallback shape, so that the limits of
     faint bins keep their coverage. The fallback
-    shape is that of all bins stacked, fitted once before the first bin, or
-    the source model's own where that fit is not usable (`fallback_shape`);
-    the meta data give it (``ul_shape_<parameter>`` and ``ul_shape_source``)
-    and ``ul_shape`` says per bin which shape was used ("bin", "stacked" or
-    "model"). The limit is positive, above the best fit and finite in a bin
-    with no counts.
+    shape is that of all bins stacked, fitted once at the first bin that
+    needs it (before the bins are sent to other processes), or the source
+    model's own where that fit is not usable (`fallback_shape`); the meta
+    data give it (``ul_shape_<parameter>`` and ``ul_shape_source``;
+    ``ul_shape_source`` is "none" where no bin needed it) and ``ul_shape``
+    says per bin which shape was used ("bin", "stacked" or "model"). The
+    limit is positive, above the best fit and finite in a bin with no counts.
     """
 
     name = "ul"
@@ -145,13 +176,12 @@ class UpperLimitStep(BinStep):
     single_norm = True
     runs_on_failed_fit = True
 
-    def __init__(self, setup, shape=None, origin="model"):
+    def __init__(self, setup, fallback):
         super().__init__(setup)
         self.n_sigma_ul = setup.options["n_sigma_ul"]
         self.sqrt_ts_threshold_ul = setup.options["sqrt_ts_threshold_ul"]
         self.ul_shape = setup.options.get("ul_shape", "bin")
-        self.shape = shape or {}
-        self.origin = origin
+        self.fallback = fallback
         norm = setup.source_model.parameters[self.parameters.norm_index]
         self.norm_unit = norm.unit
         self.norm_start = abs(float(norm.value)) or 1.0
@@ -160,8 +190,7 @@ class UpperLimitStep(BinStep):
 
     @classmethod
     def create(cls, setup):
-        shape, origin = fallback_shape(setup.stack, setup.source_model, setup.parameters, setup.engine)
-        return cls(setup, shape, origin)
+        return cls(setup, FallbackShape(setup.stack, setup.source_model, setup.parameters, setup.engine))
 
     def quantities(self):
         norm = self.parameters.norm_name
@@ -171,15 +200,22 @@ class UpperLimitStep(BinStep):
             QuantityInfo("ul_shape", description="Shape of the upper limit: bin, stacked or model", default=""),
         ]
 
+    def after_bins(self, values):
+        # bins of a checkpoint may have used the fallback shape in an earlier run: its meta data
+        if any(bin_values.get("ul_shape") in ("stacked", "model") for bin_values in values):
+            self.fallback.get()
+
     def meta(self):
         meta = dict(
             n_sigma_ul=self.n_sigma_ul,
             sqrt_ts_threshold_ul=self.sqrt_ts_threshold_ul,
             ul_shape_option=self.ul_shape,
-            ul_shape_source=self.origin,
+            ul_shape_source="none",
         )
-        names = self.parameters.by_index
-        meta.update({ul_shape_key(names[idx]): value for idx, value in self.shape.items()})
+        if self.fallback.fitted:
+            shape, meta["ul_shape_source"] = self.fallback.get()
+            names = self.parameters.by_index
+            meta.update({ul_shape_key(names[idx]): value for idx, value in shape.items()})
         return meta
 
     def _is_ul(self, context):
@@ -195,6 +231,7 @@ class UpperLimitStep(BinStep):
         datasets, model = context.datasets, context.model
         norm = model.parameters[self.parameters.norm_index]
         own = self._own_shape(context)
+        shape, origin = ({}, "bin") if own else self.fallback.get()
         with datasets.parameters.restore_status():
             if not context.fit_succeeded or not np.isfinite(norm.value):
                 for par_idx, (value, error) in self.start.items():
@@ -203,14 +240,14 @@ class UpperLimitStep(BinStep):
                 norm.value = self.norm_start
             for par_idx in self.parameters.shape_indices:
                 if not own:
-                    model.parameters[par_idx].value = self.shape[par_idx]
+                    model.parameters[par_idx].value = shape[par_idx]
                 model.parameters[par_idx].frozen = True
             for par in datasets.models.parameters.free_parameters:
                 if not np.isfinite(par.value):
                     raise ValueError(f"parameter {par.name} is not finite after the failed fit")
             ul = bounded_upper_limit(context.engine, datasets, norm, self.n_sigma_ul, self.norm_start)
             ul_model = model.copy(name=context.source)
-        values = dict(is_ul=self._is_ul(context), ul_shape="bin" if own else self.origin)
+        values = dict(is_ul=self._is_ul(context), ul_shape=origin)
         if not np.isfinite(ul) or ul <= 0:
             log.warning(f"No upper limit in the bin of {datasets.names}: the statistic never rises enough.")
             return dict(values, is_ul=False)
