@@ -232,6 +232,20 @@ def test_fast_fit_equals_gammapy_fit(flare_datasets, name):
     assert par_fast.value == fast.models.parameters[par_fast.name].value  # left at the best fit
 
 
+@pytest.mark.parametrize("name", ["power-law", "log-parabola"])
+def test_fast_fit_of_plain_datasets_keeps_the_errors(flare_datasets, name):
+    """Given Gammapy's Datasets (not its own copies), the fit leaves their covariance as Gammapy's
+    Fit.run does: the errors survive the next ``datasets.models`` (before, a stale covariance
+    reset them to zero there)."""
+    plain, reference = (Datasets([d.copy(name=d.name) for d in flare_datasets[:3]]) for _ in range(2))
+    plain.models = SkyModel(spectral_model=SPECTRAL_MODELS[name](), name="source")
+    reference.models = SkyModel(spectral_model=SPECTRAL_MODELS[name](), name="source")
+    assert FastFit().run(plain).success and Fit().run(reference).success
+    for par in reference.models.parameters.free_parameters:
+        error = plain.models.parameters[par.name].error
+        assert error > 0 and abs(error / par.error - 1) < 1e-2, (par.name, error, par.error)
+
+
 def test_fast_fit_falls_back_to_gammapy_for_map_datasets():
     datasets = make_map_datasets(make_intervals(1))
     models = [power_law_model(), FoVBackgroundModel(dataset_name=datasets[0].name)]

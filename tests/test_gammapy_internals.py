@@ -5,6 +5,7 @@ see `gammapy_trs.utils.gammapy_internals.INTERNALS` and the developer guide.
 """
 
 import inspect
+import numpy as np
 import astropy.units as u
 import pytest
 from numpy.testing import assert_allclose
@@ -158,3 +159,19 @@ def test_lazy_fits_data_layout():
     marker = object()
     internals.set_lazy_value(obs, "aeff", marker)
     assert obs.aeff is marker
+
+
+def test_set_datasets_covariance(onoff):
+    """The errors survive an access of ``models`` once the covariance is set (a stale one, here
+    that of the unfitted models, resets them)."""
+    datasets = Datasets([onoff.copy(name="cov")])
+    datasets.models = power_law_model()
+    parameters = datasets.models.parameters
+    matrix = np.diag([0.01, 4e-24, 0.0])  # index, amplitude, reference (frozen)
+    for par, variance in zip(parameters, np.diag(matrix)):
+        par.error = np.sqrt(variance)
+    _ = datasets.models  # the stale covariance: errors reset
+    assert datasets.models.parameters["index"].error == 0
+    internals.set_datasets_covariance(datasets, matrix)
+    assert_allclose(datasets.models.parameters["index"].error, 0.1)
+    assert_allclose(datasets.models.parameters["amplitude"].error, 2e-12)

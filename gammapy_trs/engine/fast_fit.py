@@ -7,6 +7,7 @@ from scipy.stats import norm
 from gammapy.datasets import Datasets
 from gammapy.modeling import Covariance, Fit, Parameters
 from gammapy.modeling.fit import CovarianceResult, FitResult, OptimizeResult
+from ..utils import gammapy_internals as internals
 from .base import fit_options
 from .statistic import CompiledStatistic
 from .fast_statistic import FitDatasets
@@ -169,11 +170,15 @@ class FastFit(Fit):
         result : `~gammapy.modeling.FitResult`
             Fit result.
         """
-        datasets = self._fast(datasets)
+        given, datasets = datasets, self._fast(datasets)
         if self._options(self.optimize_opts) is None or self._options(self.covariance_opts) is None:
             return super().run(datasets)
         optimize_result = self.optimize(datasets)
         covariance_result = self.covariance(datasets, optimize_result=optimize_result)
+        if isinstance(given, Datasets) and given is not datasets:
+            # as Gammapy's Fit.run: the given datasets keep the covariance, from which their
+            # ``models`` property sets the errors at each access (a stale one would reset them)
+            internals.set_datasets_covariance(given, covariance_result.matrix)
         return FitResult(optimize_result=optimize_result, covariance_result=covariance_result)
 
     def optimize(self, datasets):

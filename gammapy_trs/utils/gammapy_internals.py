@@ -30,6 +30,7 @@ __all__ = [
     "prior_distribution",
     "renamed_dataset",
     "safe_mask_position",
+    "set_datasets_covariance",
     "set_lazy_value",
     "set_observation_events",
     "share_meta_and_gti",
@@ -160,6 +161,13 @@ INTERNALS = [
         "samples it (the priors enter through the prior transform)",
     ),
     Internal(
+        "Datasets._covariance (the covariance the models property applies to the errors)",
+        "set_datasets_covariance",
+        "engine/fast_fit.py",
+        "the given datasets keep the covariance of a fit, as Gammapy's Fit.run sets it: else "
+        "their next models access resets the errors from the covariance before the fit",
+    ),
+    Internal(
         "Prior._random_variable (a frozen scipy.stats distribution)",
         "prior_distribution",
         "estimation/sampling.py, result/population.py",
@@ -194,6 +202,15 @@ def dataset_geom(dataset):
 def stat_sum_likelihood(datasets):
     """Total statistic of ``datasets`` without the priors of their parameters, a float."""
     return float(datasets._stat_sum_likelihood())
+
+
+def set_datasets_covariance(datasets, matrix):
+    """Set the covariance of ``datasets`` (a `~gammapy.datasets.Datasets`) as Gammapy's
+    ``Fit.run`` does: ``matrix`` on the parameters of ``datasets.models``."""
+    from gammapy.modeling import Covariance
+
+    datasets._covariance = None  # read without the stale one, which would reset the errors
+    datasets._covariance = Covariance(datasets.models.parameters, matrix)
 
 
 def prior_distribution(prior):
