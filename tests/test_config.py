@@ -255,6 +255,22 @@ def test_help_does_not_import_gammapy():
     assert output.stdout.strip() == "False"
 
 
+def test_program_ends_without_collecting(monkeypatch):
+    """The installed program is `main`: the command line, and `gc.freeze` at exit (an analysis
+    leaves many objects for the collector to walk when the interpreter ends)."""
+    import gc
+    from pathlib import Path
+    from gammapy_trs.app import cli as cli_module
+
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert '\ngammapy-trs = "gammapy_trs.app.cli:main"\n' in pyproject
+    registered, called = [], []
+    monkeypatch.setattr(cli_module.atexit, "register", registered.append)
+    monkeypatch.setattr(cli_module, "cli", lambda: called.append(True))
+    cli_module.main()
+    assert registered == [gc.freeze] and called == [True]
+
+
 @requires_data()
 def test_run_example_reproduces_the_reference(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
