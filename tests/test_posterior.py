@@ -359,3 +359,20 @@ def test_posterior_figures_are_readable(posterior_run, tmp_path):
     with mpl_plot_check():
         axes = result.plot_corner(1)
     assert_readable(axes[0, 0].figure)
+
+
+def test_gammapy_engine_samples_the_same_posterior(flare_datasets, flare_intervals):
+    """The posterior step on Gammapy's likelihood (engine="gammapy", as its Sampler evaluates it)
+    gives the compiled engine's posterior: the same seed, the same likelihood to 1e-10."""
+    with_priors(flare_datasets)
+    kwargs = dict(time_intervals=flare_intervals[2:3], selection_optional=["posterior"], sampler_opts=FAST, random_state=5)
+    runs = {engine: TimeResolvedSpectrumEstimator(engine=engine, **kwargs).run(flare_datasets) for engine in ("compiled", "gammapy")}
+    assert [run.meta["engine"] for run in runs.values()] == ["compiled", "gammapy"]
+    compiled, gammapy = (run.to_table() for run in runs.values())
+    for name in ("index", "amplitude"):
+        width = compiled[f"{name}_credible_hi"][0] - compiled[f"{name}_credible_lo"][0]
+        for column in ("median", "credible_lo", "credible_hi"):
+            assert abs(gammapy[f"{name}_{column}"][0] - compiled[f"{name}_{column}"][0]) < 0.05 * width, (name, column)
+    error = np.hypot(gammapy["log_evidence_err"][0], compiled["log_evidence_err"][0])
+    assert abs(gammapy["log_evidence"][0] - compiled["log_evidence"][0]) < error
+    assert gammapy["sampler_converged"][0] and compiled["sampler_converged"][0]

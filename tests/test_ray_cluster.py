@@ -87,3 +87,25 @@ def test_maker_and_estimator_on_a_two_node_cluster_equal_a_serial_run(cluster, s
     assert np.all(np.isfinite(resumed.to_lightcurve().flux.data))
     with mpl_plot_check():
         resumed.plot_spectra()
+
+
+def test_posteriors_on_a_two_node_cluster_equal_a_serial_run(cluster, flare_datasets, flare_intervals):
+    """The "posterior" step with Ray: each bin seeded by random_state and its index, the same
+    samples and evidences as a serial run."""
+    from gammapy.modeling.models import UniformPrior
+
+    pytest.importorskip("ultranest")
+    spectral = flare_datasets.models[0].spectral_model
+    spectral.index.prior = UniformPrior(min=1, max=6)
+    spectral.amplitude.prior = UniformPrior(min=0, max=1e-9)
+    kwargs = dict(
+        time_intervals=flare_intervals[:2],
+        selection_optional=["posterior"],
+        sampler_opts=dict(live_points=100, n_samples=200, min_ess=100),
+        random_state=3,
+    )
+    serial = TimeResolvedSpectrumEstimator(n_jobs=1, **kwargs).run(flare_datasets)
+    on_ray = TimeResolvedSpectrumEstimator(n_jobs=2, parallel_backend="ray", **kwargs).run(flare_datasets)
+    for name in ("index", "amplitude"):
+        assert_array_equal(np.asarray(on_ray.products["posterior"][name]), np.asarray(serial.products["posterior"][name]))
+    assert_array_equal(on_ray.to_table()["log_evidence"], serial.to_table()["log_evidence"])
