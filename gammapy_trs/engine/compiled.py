@@ -44,8 +44,10 @@ class CompiledConditionalFits(ConditionalFits):
             minima.append(chained(self.restricted.minimum(shape, initial, self.free), jacobian))
         return minima
 
-
     def curvature(self, point, start, deltas, tie=None):
+        """The minimum at ``point`` and the exact curvature there
+        (`~gammapy_trs.engine.fast_fit.Restricted.profile_curvature`); Gammapy's path (no
+        curvature) where the statistic is not compiled or the shared parameters are tied."""
         if self.restricted is None or tie is not None:
             return super().curvature(point, start, deltas, tie=tie)
         success, stat, values, gradient = self.restricted.minimum(point, self.initial(start), self.free)
