@@ -244,6 +244,45 @@ def test_shared_fit_with_and_without_exact_curvature(constant, shared_result, mo
     assert shared_result.meta["shared_iterations"] <= differences.meta["shared_iterations"] + 1
 
 
+def test_curvature_unknown_at_a_limit_falls_back_to_differences(monkeypatch):
+    """A bin whose norm sits at its lower limit (0, a negative excess) has no exact curvature:
+    the joint fit takes differences of the gradient from then on, and ends where a fit on
+    differences alone ends."""
+    from gammapy_trs.estimation import joint
+
+    truth = [PowerLawSpectralModel(index=3, amplitude=a * AMPLITUDE_UNIT) for a in (2e-10, 1.5e-10, 1e-16)]
+    datasets = simulate_onoff_datasets(make_intervals(3), truth, random_state=2)
+    model = power_law_model()
+    model.spectral_model.amplitude.min = 0
+    datasets.models = model
+    index = model.parameters.names.index("index")
+    faint = Datasets([datasets[2]])
+    ok, _, values, _, curvature = CompiledEngine().conditional_curvature(faint, "source", (index,), (3.0,), None, (1e-4,))
+    assert ok and values[0] < 1e-15 and curvature is None  # the norm at its limit (0)
+    exact_flags = []
+    original = joint._Newton._exact
+
+    def recorded(self, profile, center):
+        measured = original(self, profile, center)
+        exact_flags.append(measured is not None)
+        return measured
+
+    monkeypatch.setattr(joint._Newton, "_exact", recorded)
+    estimator = TimeResolvedSpectrumEstimator(time_intervals=make_intervals(3), shared_parameters=["index"])
+    result = estimator.run(datasets)
+    assert exact_flags == [False] and result.meta["shared_success"]  # tried once, then differences
+    original_init = joint.JointProfile.__init__
+
+    def without_curvature(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.exact = False
+
+    monkeypatch.setattr(joint.JointProfile, "__init__", without_curvature)
+    differences = estimator.run(datasets)
+    assert_allclose(result.shared_parameters["value"][0], differences.shared_parameters["value"][0], rtol=1e-6)
+    assert_allclose(result.shared_parameters["error"][0], differences.shared_parameters["error"][0], rtol=1e-6)
+
+
 def test_variability_null_starts_from_the_bins(constant):
     """Given the run with the parameter free, the null hypothesis' fit starts from the bins'
     weighted mean (no stacked fit) and reaches the same joint likelihood."""
