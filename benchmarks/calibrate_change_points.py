@@ -126,6 +126,16 @@ def step_section(rows, n_bins):
     )
 
 
+def write_results(results, start, output=None):
+    """Add the elapsed time to ``results``, print them as JSON and write them to ``output`` if given."""
+    results["elapsed_s"] = round(time.perf_counter() - start)
+    text = json.dumps(results, indent=2)
+    print(text)
+    if output:
+        with open(output, "w") as handle:
+            handle.write(text)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-null", type=int, default=240, help="Flares of constant shape. Default is 240.")
@@ -151,12 +161,7 @@ def main():
         for name, peaks in CLASSES.items():
             tasks = [(100_000 + seed, args.n_bins, delta, peaks) for seed in range(args.n_step)]
             results["steps"][f"delta={delta} {name}"] = step_section(run(tasks, args.n_jobs), args.n_bins)
-    results["elapsed_s"] = round(time.perf_counter() - start)
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.output:
-        with open(args.output, "w") as handle:
-            handle.write(text)
+    write_results(results, start, args.output)
 
 
 if __name__ == "__main__":

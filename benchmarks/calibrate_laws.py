@@ -35,7 +35,7 @@ from scipy.stats import kstest
 from gammapy.modeling.models import PowerLawSpectralModel, SkyModel
 from gammapy_trs import TimeResolvedSpectrumEstimator, fit_law
 from gammapy_trs.samples.simulate import simulate_onoff_datasets
-from calibrate_change_points import rate, run  # noqa: E402 -- the benchmarks folder
+from calibrate_change_points import rate, run, write_results  # noqa: E402 -- the benchmarks folder
 
 T0 = Time("2026-01-01T00:00:00", scale="utc")
 UNIT = u.Unit("cm-2 s-1 TeV-1")
@@ -188,12 +188,7 @@ def main():
         results["bootstrap faint b=0"] = bootstrap_section(run(tasks, args.n_jobs, one_bootstrap))
         results["bootstrap faint b=0"]["n_simulations"] = args.n_simulations
         print("bootstrap", json.dumps(results["bootstrap faint b=0"]), flush=True)
-    results["elapsed_s"] = round(time.perf_counter() - start)
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.output:
-        with open(args.output, "w") as handle:
-            handle.write(text)
+    write_results(results, start, args.output)
 
 
 if __name__ == "__main__":

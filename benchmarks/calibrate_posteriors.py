@@ -32,7 +32,7 @@ from astropy.time import Time
 from gammapy.modeling.models import PowerLawSpectralModel, SkyModel, UniformPrior
 from gammapy_trs import TimeResolvedSpectrumEstimator
 from gammapy_trs.samples.simulate import simulate_onoff_datasets
-from calibrate_change_points import rate, run  # noqa: E402 -- the benchmarks folder
+from calibrate_change_points import rate, run, write_results  # noqa: E402 -- the benchmarks folder
 from calibrate_laws import pulls  # noqa: E402
 
 T0 = Time("2026-01-01T00:00:00", scale="utc")
@@ -169,12 +169,7 @@ def main():
         tasks = [(seed, args.n_bins, scatter) for seed in range(args.n_flares)]
         results[f"population tau={scatter}"] = population_section(run(tasks, args.n_jobs, one_flare), scatter)
         print(scatter, json.dumps(results[f"population tau={scatter}"]), flush=True)
-    results["elapsed_s"] = round(time.perf_counter() - start)
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.output:
-        with open(args.output, "w") as handle:
-            handle.write(text)
+    write_results(results, start, args.output)
 
 
 if __name__ == "__main__":

@@ -201,6 +201,19 @@ def test_compiled_conditional_fits_equal_gammapys(constant, start):
     assert not group.models["source"].spectral_model.index.frozen
 
 
+def differences_only(monkeypatch):
+    """Joint fits on differences of the gradient, as where the curvature is not known."""
+    from gammapy_trs.estimation import joint
+
+    original = joint.JointProfile.__init__
+
+    def without_curvature(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.exact = False
+
+    monkeypatch.setattr(joint.JointProfile, "__init__", without_curvature)
+
+
 def test_conditional_curvature_equals_differences_of_the_gradient(constant):
     """The compiled engine's curvature of a bin's best statistic by the shared index (implicit
     function theorem, one conditional fit) equals central differences of the conditional
@@ -221,15 +234,7 @@ def test_conditional_curvature_equals_differences_of_the_gradient(constant):
 def test_shared_fit_with_and_without_exact_curvature(constant, shared_result, monkeypatch):
     """The joint fit on the exact curvature (the compiled engine) and on differences of the
     gradient (where it is not known) reach the same minimum and errors."""
-    from gammapy_trs.estimation import joint
-
-    original = joint.JointProfile.__init__
-
-    def without_curvature(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        self.exact = False
-
-    monkeypatch.setattr(joint.JointProfile, "__init__", without_curvature)
+    differences_only(monkeypatch)
     estimator = TimeResolvedSpectrumEstimator(
         time_intervals=INTERVALS, shared_parameters=["index"], selection_optional=["errn-errp", "ts"]
     )
@@ -271,13 +276,7 @@ def test_curvature_unknown_at_a_limit_falls_back_to_differences(monkeypatch):
     estimator = TimeResolvedSpectrumEstimator(time_intervals=make_intervals(3), shared_parameters=["index"])
     result = estimator.run(datasets)
     assert exact_flags == [False] and result.meta["shared_success"]  # tried once, then differences
-    original_init = joint.JointProfile.__init__
-
-    def without_curvature(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        self.exact = False
-
-    monkeypatch.setattr(joint.JointProfile, "__init__", without_curvature)
+    differences_only(monkeypatch)
     differences = estimator.run(datasets)
     assert_allclose(result.shared_parameters["value"][0], differences.shared_parameters["value"][0], rtol=1e-6)
     assert_allclose(result.shared_parameters["error"][0], differences.shared_parameters["error"][0], rtol=1e-6)

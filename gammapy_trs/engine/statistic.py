@@ -134,20 +134,27 @@ class _Spectrum:
             return float(total if np.isfinite(total) else np.sum(np.nan_to_num(stat)))
 
     def stat_batch(self, mu_sig):
-        """`stat` of each row of ``mu_sig`` (number of points, number of bins): the dot products on
-        all rows, `stat` itself on the rows where they are not finite."""
-        if not (self.all_on and self.all_off):
-            return np.array([self.stat(row) for row in mu_sig])
+        """`stat` of each row of ``mu_sig`` (number of points, number of bins), its operations
+        broadcast over the rows: the dot products where every bin has ON and OFF counts, `stat`
+        itself on the rows where they are not finite; else term by term."""
         with np.errstate(all="ignore"):
             mu_bkg = self.mu_bkg(mu_sig)
-            total = 2 * (
-                np.sum(mu_sig + self.one_plus_alpha * mu_bkg, axis=-1)
-                - np.log(mu_sig + self.alpha * mu_bkg) @ self.n_on
-                - np.log(mu_bkg) @ self.n_off
-            ) + self.gof_sum
-        for row in np.flatnonzero(~np.isfinite(total)):
-            total[row] = self.stat(mu_sig[row])
-        return total
+            if self.all_on and self.all_off:
+                total = 2 * (
+                    np.sum(mu_sig + self.one_plus_alpha * mu_bkg, axis=-1)
+                    - np.log(mu_sig + self.alpha * mu_bkg) @ self.n_on
+                    - np.log(mu_bkg) @ self.n_off
+                ) + self.gof_sum
+                for row in np.flatnonzero(~np.isfinite(total)):
+                    total[row] = self.stat(mu_sig[row])
+                return total
+            mu_on = np.where(self.on_positive, mu_sig + self.alpha * mu_bkg, 1.0)
+            term2 = -self.n_on * np.log(mu_on)
+            term3 = -self.n_off * np.log(np.where(self.off_positive, mu_bkg, 1.0))
+            stat = 2 * (mu_sig + self.one_plus_alpha * mu_bkg + term2 + term3) + self.gof
+            total = np.sum(stat, axis=-1)
+            # Gammapy's nan_to_num changes nothing where every term is finite
+            return np.where(np.isfinite(total), total, np.sum(np.nan_to_num(stat), axis=-1))
 
     def dstat_dmu(self, mu_sig):
         """Derivative of the WStat of each bin by its predicted signal, through the background.

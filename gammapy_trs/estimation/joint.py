@@ -355,47 +355,32 @@ class _Newton:
             return "converged"
         profile.warm_start(success, optimum)
         self.exact = measured is not None
-        if self._update(gradient(used), hessian(used)):
+        if self._update(gradient, hessian):
             return "converged"
         self.previous = (center.copy(), stat.copy(), used.copy())
         return None
 
     def _exact(self, profile, center):
-        """At the centre, each bin's success (twice: fitted, used), the statistic, functions of the
-        bins used giving the gradient and the exact curvature (one conditional fit per bin), and
-        the bins' optima; None where a bin that was fitted has no curvature (then differences,
-        from now on)."""
+        """At the centre, each bin's success (twice: fitted, used), the statistic, the gradient
+        and the exact curvature summed over the bins used (one conditional fit per bin), and the
+        bins' optima; None where a bin that was fitted has no curvature (then differences, from
+        now on)."""
         success, stat, gradients, curvatures, optimum = profile.curvature(center, GRADIENT_STEP * 2 * self.steps)
         f = self.free
         if success.any() and not np.all(np.isfinite(curvatures[success])):
             profile.exact = False
             return None
-        return (
-            success,
-            success,
-            stat,
-            lambda used: gradients[used].sum(axis=0)[f],
-            lambda used: curvatures[used].sum(axis=0)[np.ix_(f, f)],
-            optimum,
-        )
+        gradient, hessian = gradients[success].sum(axis=0)[f], curvatures[success].sum(axis=0)[np.ix_(f, f)]
+        return success, success, stat, gradient, hessian, optimum
 
     def _stencil(self, profile, center):
         """As `_exact`, the curvature from central differences of the gradient over the current
-        steps (``1 + 2 k`` conditional fits per bin), used where a bin is fitted at every point."""
+        steps (``1 + 2 k`` conditional fits per bin), over the bins fitted at every point."""
         points, index = _stencil(center, self.steps, self.free)
         success, stat, gradients, optimum = profile(points, GRADIENT_STEP * 2 * self.steps)
-
-        def derivatives(used):
-            return _derivatives(gradients[:, used].sum(axis=1), index, self.steps, self.free)
-
-        return (
-            success[0],
-            success.all(axis=0),
-            stat[0],
-            lambda used: derivatives(used)[0],
-            lambda used: derivatives(used)[1],
-            optimum,
-        )
+        used = success.all(axis=0)
+        gradient, hessian = _derivatives(gradients[:, used].sum(axis=1), index, self.steps, self.free)
+        return success[0], used, stat[0], gradient, hessian, optimum
 
     def _update(self, gradient, hessian):
         """The Newton step (in units of the current errors, where the Hessian is well conditioned
