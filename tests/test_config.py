@@ -1,5 +1,6 @@
 """Configuration files (Gammapy's AnalysisConfig plus ``time_resolved``), ``gammapy-trs config`` / ``run``."""
 
+import logging
 import time
 import numpy as np
 from pathlib import Path
@@ -294,7 +295,7 @@ def test_cli_reports_analysis_errors_without_traceback(demo_store, tmp_path):
     path.write_text(yaml.safe_dump(data))
     result = CliRunner().invoke(cli, ["run", str(path)])
     assert result.exit_code == 1
-    assert "No observation overlaps the 4 time intervals" in result.output
+    assert "no observation overlaps the bins (2020-01-01T00:00:00.000 - 2020-01-01T01:00:00.000)" in result.output
     assert "Traceback" not in result.output
 
 
@@ -382,3 +383,22 @@ def test_posterior_and_population_from_the_config(demo_store, tmp_path):
         TRSConfig(**dict(config.model_dump(), time_resolved=dict(
             config.time_resolved.model_dump(), estimator=dict(est.model_dump(), posterior=dict(compare_priors={"beta": {"type": "Nope"}}))
         )))
+
+
+def test_observations_outside_fixed_bins_are_not_opened(demo_store, tmp_path, caplog):
+    """Fixed bins with a start and stop: observations whose TSTART-TSTOP misses them are dropped
+    from the observation table before any file is opened (they would give no slice)."""
+    from gammapy.data import DataStore
+    from gammapy_trs.app.build import select_observations
+
+    table = DataStore.from_dir(demo_store).obs_table
+    first_start, first_stop = table.time_start[0], table.time_stop[0]
+    start, stop = (first_start + 1 * u.min).isot, (first_stop - 1 * u.min).isot
+    config = demo_config(demo_store, tmp_path, method="fixed", start=start, stop=stop, width="5 min")
+    with caplog.at_level(logging.INFO, logger="gammapy_trs.app.build"):
+        observations = select_observations(config)
+    assert [obs.obs_id for obs in observations] == [table["OBS_ID"][0]]
+    assert "1 observations lie outside the bins" in caplog.text
+    # without a stop (or another method) every observation of the cone is kept
+    for binning in (dict(method="fixed", start=start, width="5 min"), dict(method="observation")):
+        assert len(select_observations(demo_config(demo_store, tmp_path, **binning))) == len(table)

@@ -13,6 +13,7 @@ import numpy as np
 import astropy.units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
+from astropy.time import Time
 from regions import CircleSkyRegion
 from gammapy.data import DataStore
 from gammapy.datasets import MapDataset, SpectrumDataset
@@ -78,7 +79,26 @@ def _obs_ids(config, data_store):
             type="sky_circle", frame=cone.frame, lon=cone.lon, lat=cone.lat, radius=cone.radius, border="0 deg"
         )
         table = table.select_observations(selection)
-    return list(table["OBS_ID"])
+    return list(_within_fixed_bins(config, table)["OBS_ID"])
+
+
+def _within_fixed_bins(config, table):
+    """The rows of an observation table whose TSTART-TSTOP overlaps the range of fixed-width bins
+    given by ``binning.start`` and ``stop`` (the others would give no slice; their files are not
+    opened); the whole table for other binnings, or without TSTART and TSTOP."""
+    binning = config.time_resolved.binning
+    bounded = binning.method == "fixed" and binning.start is not None and binning.stop is not None
+    if not bounded or not {"TSTART", "TSTOP"} <= set(table.colnames) or len(table) == 0:
+        return table
+    selected = table.select_time_range(Time([binning.start, binning.stop]), partial_overlap=True)
+    if len(selected) == 0:
+        raise ConfigError(
+            f"time_resolved.binning: no observation overlaps the bins ({binning.start} - {binning.stop}); the "
+            f"{len(table)} observations selected span {table.time_start.min().isot} - {table.time_stop.max().isot}"
+        )
+    if len(selected) < len(table):
+        log.info(f"{len(table) - len(selected)} observations lie outside the bins ({binning.start} - {binning.stop}).")
+    return selected
 
 
 def select_observations(config):

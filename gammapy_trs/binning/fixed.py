@@ -83,7 +83,8 @@ def observation_intervals(observations, per="observation"):
 def fixed_from_observations(observations, on_region, options):
     """`fixed_width_intervals` from ``options.start`` (default: the first observation start)
     to ``options.stop`` (default: the last stop), ``options.width`` wide."""
-    first, last = observations_span(observations)
+    # the span of the observations reads their GTIs: only where a bound is not given
+    first, last = observations_span(observations) if not (options.start and options.stop) else (None, None)
     start = Time(options.start) if options.start else first
     stop = Time(options.stop) if options.stop else last
     return fixed_width_intervals(start, stop, options.width, max_bins=options.max_bins)

@@ -13,7 +13,10 @@ method on that derivative, a hundred times faster than Gammapy's estimator with 
 the datasets and models.
 """
 
+import functools
 import numpy as np
+import astropy.units as u
+from gammapy.maps import MapAxis
 from ..utils import gammapy_internals as internals
 from ..utils.numerics import bracket_root
 from ..utils.units import DNDE_UNIT
@@ -59,6 +62,22 @@ class _EnergyBin:
         step = 1e-4 * max(abs(norm), 1e-3)
         curvature = (self.slope(norm + step) - self.slope(norm - step)) / (2 * step)
         return np.sqrt(2 / curvature) if curvature > 0 else np.nan
+
+
+@functools.lru_cache(maxsize=256)
+def _snapped_channels(edges_tev, interp, energy_min_tev, energy_max_tev):
+    """The first and last channel between two energies, snapped to the axis' edges by Gammapy's
+    ``MapAxis.group_table``, or None; cached, since every bin of a run asks the same."""
+    axis = MapAxis.from_edges(edges_tev, unit="TeV", interp=interp, name="energy")
+    group = axis.group_table(edges=[energy_min_tev, energy_max_tev] * u.TeV)
+    group = group[group["bin_type"] == "normal   "]
+    return None if len(group) == 0 else (int(group["idx_min"][0]), int(group["idx_max"][0]))
+
+
+def _channels(axis, energy_min, energy_max):
+    """`_snapped_channels` of a `~gammapy.maps.MapAxis` and two energies (quantities)."""
+    edges = tuple(float(edge) for edge in axis.edges.to_value("TeV"))
+    return _snapped_channels(edges, axis.interp, float(energy_min.to_value("TeV")), float(energy_max.to_value("TeV")))
 
 
 def _parts(datasets, source, group):
@@ -120,11 +139,10 @@ def compiled_flux_points(datasets, source, energy_edges, n_sigma=1, n_sigma_ul=2
     axis, model = axes[0], datasets.models[source].spectral_model
     rows, edges = [], []
     for energy_min, energy_max in zip(energy_edges[:-1], energy_edges[1:]):
-        group = axis.group_table(edges=[energy_min, energy_max])
-        group = group[group["bin_type"] == "normal   "]
-        if len(group) == 0:
+        channels = _channels(axis, energy_min, energy_max)
+        if channels is None:
             continue
-        low, high = int(group["idx_min"][0]), int(group["idx_max"][0])
+        low, high = channels
         parts = _parts(datasets, source, slice(low, high + 1))
         if parts is None:
             return None

@@ -105,10 +105,20 @@ def _fit_state(datasets, source_model, engine, sqrt_ts_threshold_shape):
     return fit.success, values, ts, model
 
 
-def _state_datasets(datasets, axis, members, atol):
-    """The datasets of a state's bins (each within a bin, as the estimator groups them)."""
-    gti = GTI.create(axis.time_min[members], axis.time_max[members])
-    _, groups = group_datasets(datasets, gti, atol)
+def _bin_groups(datasets, axis, atol):
+    """The datasets of every bin of the result's time axis (each within its bin, as the estimator
+    groups them), grouped once for all states; None where some bin has none."""
+    _, groups = group_datasets(datasets, GTI.create(axis.time_min, axis.time_max), atol)
+    return groups if len(groups) == axis.nbin else None
+
+
+def _state_datasets(datasets, axis, members, atol, groups=None):
+    """The datasets of a state's bins: from the bins' ``groups`` where given, else grouped here."""
+    if groups is None:
+        gti = GTI.create(axis.time_min[members], axis.time_max[members])
+        _, groups = group_datasets(datasets, gti, atol)
+    else:
+        groups = [groups[idx] for idx in members]
     selected = Datasets([dataset for group in groups for dataset in group])
     selected.models = datasets.models
     return selected
@@ -178,9 +188,10 @@ def fit_flux_states(
     source_model = datasets.models[source]
     engine = select_engine(engine, fit, Datasets(list(datasets)[:1]), source)
     rows, models = [], []
+    groups = _bin_groups(datasets, axis, atol)
     for state in sorted(set(states) - {-1}):
         members = np.flatnonzero(states == state)
-        selected = _state_datasets(datasets, axis, members, atol)
+        selected = _state_datasets(datasets, axis, members, atol, groups)
         success, values, ts, model = _fit_state(selected, source_model, engine, sqrt_ts_threshold_shape)
         fluxes = integral_fluxes(model.spectral_model, energy_min, energy_max) if success else {}
         rows.append(

@@ -10,6 +10,7 @@ import logging
 import numpy as np
 from gammapy.datasets import Datasets
 from ..utils.numerics import optimiser_numerics
+from ..utils.onoff import stack_onoff_spectra
 
 __all__ = ["Stack", "StackedFit", "fit_stacked"]
 
@@ -61,7 +62,8 @@ class StackedFit:
 
 class Stack:
     """The datasets of several bins, stacked once (`~gammapy.datasets.Datasets.stack_reduce`,
-    background models applied) for every fit of them in a run.
+    background models applied; on-off spectra summed on arrays by
+    `~gammapy_trs.utils.onoff.stack_onoff_spectra`, the same numbers) for every fit of them in a run.
 
     Parameters
     ----------
@@ -81,7 +83,8 @@ class Stack:
         """The stacked dataset, or None where the datasets cannot be stacked (made at the first use)."""
         if self._stacked is None:
             try:
-                self._stacked = [self.datasets.stack_reduce(name=self.name)]
+                stacked = stack_onoff_spectra(self.datasets, name=self.name)  # on arrays, where it applies
+                self._stacked = [self.datasets.stack_reduce(name=self.name) if stacked is None else stacked]
             except Exception as error:  # noqa: BLE001 -- e.g. datasets of different geometries
                 log.info(f"Datasets cannot be stacked ({error!r}); fitting them jointly.")
                 self._stacked = [None]

@@ -255,12 +255,29 @@ def plot_spectra(spectrum, fig=None, bins=None, sed_type="e2dnde", energy_bounds
         axes[0].set_ylim(*y_range)  # shared by all panels
     else:  # nothing positive drawn: matplotlib's limits
         axes[0].autoscale()
+    for log_axis in (axes[0].xaxis, axes[0].yaxis):
+        _decades_within(log_axis)
     name = "E² dN/dE" if sed_type == "e2dnde" else "dN/dE"
     unit = (EFLUX_UNIT if sed_type == "e2dnde" else DNDE_UNIT).to_string(UNIT_STRING_FORMAT)
     fig.supxlabel(f"Energy [{u.TeV.to_string(UNIT_STRING_FORMAT)}]", fontsize=9)
     fig.supylabel(f"{name} [{unit}]", fontsize=9)
     fig.suptitle(f"{spectrum.meta.get('source', '')}: {time_axis_label(axis)}", fontsize=9)
     return axes[: len(bins)]
+
+
+def _decades_within(axis):
+    """Major ticks at the decades within a log axis' limits only, where there are two or more.
+
+    Matplotlib's log locator also places the decades beyond the limits, and every panel makes
+    a tick for each (the ticks take most of the time of drawing small multiples); with fewer than
+    two decades within, its locator is kept, for the ticks between.
+    """
+    from matplotlib.ticker import FixedLocator
+
+    low, high = sorted(axis.get_view_interval())
+    decades = 10.0 ** np.arange(np.ceil(np.log10(low)), np.floor(np.log10(high)) + 1)
+    if decades.size >= 2:
+        axis.set_major_locator(FixedLocator(decades))
 
 
 def _margins(fig):
