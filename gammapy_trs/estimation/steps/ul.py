@@ -3,6 +3,7 @@ stand, that of all bins stacked."""
 
 import logging
 import numpy as np
+from ...engine import copy_models
 from ...result.meta import ul_shape_key
 from ...result.quantities import QuantityInfo
 from ...utils.numerics import bracket_root, optimiser_numerics
@@ -246,7 +247,7 @@ class UpperLimitStep(BinStep):
                 if not np.isfinite(par.value):
                     raise ValueError(f"parameter {par.name} is not finite after the failed fit")
             ul = bounded_upper_limit(context.engine, datasets, norm, self.n_sigma_ul, self.norm_start)
-            ul_model = model.copy(name=context.source)
+            ul_model = copy_models([model])[0]  # a deep copy: a fraction of SkyModel.copy's time
         values = dict(is_ul=self._is_ul(context), ul_shape=origin)
         if not np.isfinite(ul) or ul <= 0:
             log.warning(f"No upper limit in the bin of {datasets.names}: the statistic never rises enough.")
