@@ -136,10 +136,19 @@ def bench_reduction(repeat=3):
         lambda d: [d.gti.time_start.mjd, d.gti.time_stop.mjd],
     ]
     diff = max(max_relative_difference(get(a), get(b)) for a, b in zip(reference, datasets) for get in products)
+    # the same reduction in two processes (one observation per task), beside the serial one
+    parallel = TimeResolvedDatasetsMaker(makers, intervals, n_jobs=2)
+    t_parallel = []
+    for _ in range(repeat):
+        datasets, seconds = timed(parallel.run, dataset, observations)
+        t_parallel.append(seconds)
+    diff_parallel = max(max_relative_difference(get(a), get(b)) for a, b in zip(reference, datasets) for get in products)
     return dict(
         n_slices=len(datasets), slice_loop_s=t_loop, maker_s=t_maker,
         ratio=min(t_loop) / min(t_maker), ratio_of_medians=float(np.median(t_loop) / np.median(t_maker)),
         ratio_each_repeat=[a / b for a, b in zip(t_loop, t_maker)], max_relative_difference=diff,
+        maker_n_jobs_2_s=t_parallel, ratio_n_jobs_2=min(t_loop) / min(t_parallel),
+        max_relative_difference_n_jobs_2=diff_parallel,
     )
 
 

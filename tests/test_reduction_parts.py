@@ -12,7 +12,7 @@ from gammapy.makers import SafeMaskMaker
 from gammapy.maps import MapAxis, RegionGeom
 from gammapy.modeling.models import TemplateSpectralModel
 from gammapy_trs.samples.demo_data import DEMO_SOURCE, simulate_demo_data_store
-from gammapy_trs.reduction.cached_observation import CachedObservation, light_and_loaded_copies
+from gammapy_trs.reduction.cached_observation import CachedObservation, light_and_loaded_copies, open_fits
 from gammapy_trs.utils.gammapy_internals import SharedBBoxRegionGeom
 from gammapy_trs.reduction.safe_mask import first_inverse, irf_safe_mask, make_mask_energy_aeff_max
 
@@ -167,3 +167,23 @@ def test_cached_observation_missing_hdu(demo_observation, caplog):
         assert loaded.psf is None
     loaded.close_files()
     assert "HDU 'NO-PSF' not found" in caplog.text
+
+
+def test_open_fits_reads_gzip_files_once_and_plain_files_as_astropy(tmp_path):
+    """A gzip-compressed FITS file is decompressed into memory once (its HDUs then read in any
+    order); a plain one is opened by astropy as it is. Both give the HDUs astropy gives."""
+    events = fits.BinTableHDU.from_columns([fits.Column("TIME", "D", array=np.arange(1000.0))], name="EVENTS")
+    gti = fits.BinTableHDU.from_columns(
+        [fits.Column("START", "D", array=[0.0]), fits.Column("STOP", "D", array=[999.0])], name="GTI"
+    )
+    hdus = fits.HDUList([fits.PrimaryHDU(), events, gti])
+    for name in ("run.fits", "run.fits.gz"):
+        hdus.writeto(tmp_path / name)
+        with fits.open(tmp_path / name) as expected:
+            opened = open_fits(str(tmp_path / name))
+            for hdu in ("GTI", "EVENTS", "GTI"):  # backwards too
+                assert_array_equal(opened[hdu].data, expected[hdu].data)
+            assert (opened._file.name == str(tmp_path / name)) == (name == "run.fits")
+            data = opened["EVENTS"].data["TIME"]
+            opened.close()
+            assert_array_equal(data, np.arange(1000.0))  # the data outlive the file

@@ -7,6 +7,8 @@ files stay open and every HDU is read once, by the same Gammapy readers.
 """
 
 import copy
+import gzip
+import io
 import logging
 from astropy.io import fits
 from gammapy.data import GTI, ObservationMetaData
@@ -22,11 +24,30 @@ from ..utils.gammapy_internals import (
     share_meta_and_gti,
 )
 
-__all__ = ["CachedObservation", "light_and_loaded_copies"]
+__all__ = ["CachedObservation", "light_and_loaded_copies", "open_fits"]
 
 log = logging.getLogger(__name__)
 
 IRF_TAGS = {cls.tag for cls in IRF_REGISTRY}
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_fits(path):
+    """A FITS file opened to read several of its HDUs; a gzip-compressed file is decompressed once.
+
+    Astropy reads a gzip-compressed file through a stream that can only be read forwards: each
+    HDU read before one already read (Gammapy reads the events, then the effective area and the
+    PSF, then the energy dispersion) decompresses the file again from its start. A DL3 file of a
+    run is a few megabytes once decompressed: here it is decompressed into memory once.
+    """
+    with open(path, "rb") as f:
+        head = f.read(2)
+        if head != GZIP_MAGIC:
+            return fits.open(path, memmap=False)
+        f.seek(0)
+        return fits.open(io.BytesIO(gzip.decompress(f.read())), memmap=False)
 
 
 def read_hdu(hdulist, location):
@@ -67,7 +88,7 @@ class OpenFileData(LazyFitsData):
             else:
                 path = str(location.path())
                 if path not in files:
-                    files[path] = fits.open(path, memmap=False)
+                    files[path] = open_fits(path)
                 value = read_hdu(files[path], location)
         except KeyError:
             value = None
