@@ -283,10 +283,14 @@ def set_models(datasets, models):
     names = set(models.names)
     models.extend([model for model in datasets.models if model.name not in names])
     datasets.models = models
-    for dataset in datasets:
-        if dataset.tag == "MapDataset" and dataset.background_model is None:
-            models.append(FoVBackgroundModel(dataset_name=dataset.name))
-    datasets.models = models
+    missing = [
+        FoVBackgroundModel(dataset_name=dataset.name)
+        for dataset in datasets
+        if dataset.tag == "MapDataset" and dataset.background_model is None
+    ]
+    if missing:  # set again only then: Gammapy's setter remakes every dataset's evaluators
+        models.extend(missing)
+        datasets.models = models
 
 
 def apply_fit_range(datasets, config):
