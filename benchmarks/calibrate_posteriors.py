@@ -11,14 +11,16 @@ Two studies, each on simulated 10-minute on-off spectra of a power law (analytic
   the upper limit at 1.645 sigma (one-sided 95% by Wilks), every bin's values reported
   (``sqrt_ts_threshold_shape=0``).
 * ``population``: flares of N bins whose index is drawn from N(3, tau), tau = 0 and 0.2, the
-  amplitude of each bin log-uniformly in 1e-11..3e-11. Per flare the population of the index
+  amplitude of each bin log-uniformly in 1e-11..3e-11 (``--amplitudes`` for brighter flares,
+  e.g. ``1e-10 3e-10 1e-9``). Per flare the population of the index
   (`TimeResolvedSpectrum.population`, flat priors on its mean and on its scatter to
   ``scatter_max``): the pulls of its mean, the coverage of the scatter's central 68% interval
   (tau = 0.2), the rate of ln B(scatter > 0) above 1 and above 3 (false positives at tau = 0,
   power at 0.2), and on the same flares the joint fit of one shared index
   (``shared_parameters=["index"]``) with its pulls against the true mean.
 
-Run: ``python benchmarks/calibrate_posteriors.py --n-coverage-tasks 30 --n-flares 100 --n-jobs 2``.
+Run: ``python benchmarks/calibrate_posteriors.py --n-coverage-tasks 30 --n-flares 100 --n-jobs 2``;
+brighter flares: ``--n-coverage-tasks 0 --amplitudes 1e-10 3e-10 1e-9``.
 """
 
 import argparse
@@ -39,8 +41,9 @@ T0 = Time("2026-01-01T00:00:00", scale="utc")
 UNIT = u.Unit("cm-2 s-1 TeV-1")
 
 
-def simulated(seed, index, amplitude):
-    """On-off spectra of 10-minute bins with the given truths, a power law with flat priors set."""
+def simulated(seed, index, amplitude, amplitude_max=1e-10):
+    """On-off spectra of 10-minute bins with the given truths, a power law with flat priors set
+    (the amplitude's up to ``amplitude_max``)."""
     n_bins = len(index)
     edges = T0 + np.arange(n_bins + 1) * 10 * u.min
     intervals = [Time([a, b]) for a, b in zip(edges[:-1], edges[1:])]
@@ -48,7 +51,7 @@ def simulated(seed, index, amplitude):
     datasets = simulate_onoff_datasets(intervals, truth, random_state=np.random.RandomState([seed, 1]))
     model = PowerLawSpectralModel(index=3.0, amplitude=1e-11 * UNIT)
     model.index.prior = UniformPrior(min=1, max=5)
-    model.amplitude.prior = UniformPrior(min=0, max=1e-10)
+    model.amplitude.prior = UniformPrior(min=0, max=amplitude_max)
     datasets.models = SkyModel(spectral_model=model, name="source")
     return datasets, intervals
 
@@ -115,11 +118,11 @@ def coverage_section(rows):
 
 def one_flare(args):
     """The population of the index and the shared index on one flare."""
-    seed, n_bins, scatter = args
+    seed, n_bins, scatter, (low, high, amplitude_max) = args
     rng = np.random.RandomState([seed, 2])
     index = 3.0 + scatter * rng.standard_normal(n_bins)
-    amplitude = 10 ** rng.uniform(np.log10(1e-11), np.log10(3e-11), n_bins)
-    datasets, intervals = simulated(seed + 10_000, index, amplitude)
+    amplitude = 10 ** rng.uniform(np.log10(low), np.log10(high), n_bins)
+    datasets, intervals = simulated(seed + 10_000, index, amplitude, amplitude_max)
     start = time.perf_counter()
     result = TimeResolvedSpectrumEstimator(
         time_intervals=intervals, selection_optional=["posterior"], random_state=seed, n_jobs=1
@@ -153,6 +156,11 @@ def main():
     parser.add_argument("--n-coverage-tasks", type=int, default=30, help="Tasks of ten faint bins. Default is 30.")
     parser.add_argument("--n-flares", type=int, default=100, help="Flares per scatter. Default is 100.")
     parser.add_argument("--n-bins", type=int, default=8, help="Bins per flare. Default is 8.")
+    parser.add_argument(
+        "--amplitudes", type=float, nargs=3, default=[1e-11, 3e-11, 1e-10], metavar=("LOW", "HIGH", "PRIOR_MAX"),
+        help="The flares' amplitudes at 1 TeV, log-uniform from LOW to HIGH (cm-2 s-1 TeV-1), and the upper end "
+        "of the amplitude's flat prior. Default is 1e-11 3e-11 1e-10 (faint bins).",
+    )
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--output", help="Write the results as JSON to this file.")
     args = parser.parse_args()
@@ -166,7 +174,7 @@ def main():
         results["coverage"] = coverage_section(rows)
         print("coverage", json.dumps(results["coverage"]), flush=True)
     for scatter in (0.0, 0.2) if args.n_flares else ():
-        tasks = [(seed, args.n_bins, scatter) for seed in range(args.n_flares)]
+        tasks = [(seed, args.n_bins, scatter, tuple(args.amplitudes)) for seed in range(args.n_flares)]
         results[f"population tau={scatter}"] = population_section(run(tasks, args.n_jobs, one_flare), scatter)
         print(scatter, json.dumps(results[f"population tau={scatter}"]), flush=True)
     write_results(results, start, args.output)

@@ -347,6 +347,13 @@ def test_flux_states(tmp_path):
     assert wide.table.meta["ENERGY_RANGE"] == "0.4-20 TeV"
     model = wide.models[2].spectral_model
     assert_allclose(wide.table["flux"][2], model.integral(0.4 * u.TeV, 20 * u.TeV).to_value(wide.table["flux"].unit))
+    # datasets that leave a bin empty: each state is grouped on its own bins (as before the bins
+    # were grouped once for all states), the empty bin's state stacks the datasets it has
+    partial = Datasets([d for idx, d in enumerate(datasets) if idx != 5])
+    partial.models = datasets.models
+    fewer = fit_flux_states(result, partial, n_states=3)
+    assert list(fewer.table["n_datasets"]) == [1, 2, 2]
+    assert_allclose(fewer.table["index"][1:], states.table["index"][1:], rtol=1e-6)
 
 
 from test_config import demo_config, demo_store  # noqa: E402,F401 -- the fixture

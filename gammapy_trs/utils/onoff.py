@@ -127,52 +127,12 @@ def stack_onoff_spectra(datasets, name=None):
     if not datasets or not _stackable(datasets):
         return None
     stacked = datasets[0].to_masked(name=name)
-    counts, off, acceptance = (getattr(stacked, n).data.copy() for n in ("counts", "counts_off", "acceptance"))
-    acceptance_off, exposure = stacked.acceptance_off.data.copy(), stacked.exposure.data.copy()
-    kernel, kernel_exposure = stacked.edisp.edisp_map.data.copy(), stacked.edisp.exposure_map.data.copy()
-    mask = stacked.mask_safe.data.copy()
-    mask_fit = None if stacked.mask_fit is None else stacked.mask_fit.data.copy()
-    livetime = stacked.exposure.meta.get("livetime")
+    sums = _Sums(stacked)
     for other in datasets[1:]:
         weights = np.asarray(other.mask_safe.data, dtype=bool)
-        # MapDatasetOnOff.stack: the OFF counts and acceptances
-        total_off, total_alpha, total_acceptance = (np.zeros(off.shape, dtype="float32") for _ in range(3))
-        _add(total_acceptance, acceptance)
-        _add(total_acceptance, other.acceptance.data, weights)
-        _add(total_off, off)
-        _add(total_alpha, _alpha(acceptance, acceptance_off) * off)
-        _add(total_off, other.counts_off.data, weights)
-        _add(total_alpha, _alpha(other.acceptance.data, other.acceptance_off.data) * other.counts_off.data, weights)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            acceptance_off = total_acceptance * total_off / total_alpha
-            average_alpha = total_alpha.sum() / total_off.sum()
-        is_zero = total_off == 0
-        acceptance_off[is_zero] = total_acceptance[is_zero] / average_alpha
-        acceptance[...] = total_acceptance
-        off = total_off
-        # MapDataset.stack: counts, exposure, energy dispersion, masks
-        _add(counts, other.counts.data, weights)
-        image = np.logical_or.reduce(weights, axis=0)  # mask_safe_image
-        _add(exposure, other.exposure.data, image)
-        if "livetime" in other.exposure.meta and np.any(image):
-            livetime = other.exposure.meta["livetime"].copy() if livetime is None else livetime + other.exposure.meta["livetime"]
-        kernel *= kernel_exposure
-        _add(kernel, other.edisp.edisp_map.data * other.edisp.exposure_map.data, weights)
-        _add(kernel_exposure, other.edisp.exposure_map.data, np.logical_or.reduce(weights, axis=0, keepdims=True))
-        with np.errstate(invalid="ignore"):
-            kernel /= kernel_exposure
-            kernel = np.nan_to_num(kernel)
-        mask |= weights
-        if mask_fit is not None:
-            mask_fit |= np.asarray(other.mask_fit.data, dtype=bool)
-    for m, data in ((stacked.counts, counts), (stacked.counts_off, off), (stacked.acceptance, acceptance),
-                    (stacked.acceptance_off, acceptance_off), (stacked.exposure, exposure), (stacked.mask_safe, mask),
-                    (stacked.edisp.edisp_map, kernel), (stacked.edisp.exposure_map, kernel_exposure)):
-        m.data = data
-    if mask_fit is not None:
-        stacked.mask_fit.data = mask_fit
-    if livetime is not None:
-        stacked.exposure.meta["livetime"] = livetime
+        sums.add_off(other, weights)
+        sums.add_products(other, weights)
+    sums.write_to(stacked)
     gti = stacked.gti
     for other in datasets[1:]:
         gti.stack(other.gti)
@@ -181,3 +141,66 @@ def stack_onoff_spectra(datasets, name=None):
     if tables[0] is not None:
         stacked.meta_table = Table({col: np.hstack([t[col].data[0] for t in tables])[np.newaxis, :] for col in tables[0].colnames})
     return stacked
+
+
+class _Sums:
+    """The running sums of a stack of on-off spectra: copies of the stacked dataset's arrays,
+    added to in its dtypes as Gammapy's ``stack`` adds to its maps."""
+
+    def __init__(self, stacked):
+        self.counts, self.off, self.acceptance, self.acceptance_off, self.exposure, self.mask = (
+            getattr(stacked, name).data.copy()
+            for name in ("counts", "counts_off", "acceptance", "acceptance_off", "exposure", "mask_safe")
+        )
+        self.kernel, self.kernel_exposure = stacked.edisp.edisp_map.data.copy(), stacked.edisp.exposure_map.data.copy()
+        self.mask_fit = None if stacked.mask_fit is None else stacked.mask_fit.data.copy()
+        self.livetime = stacked.exposure.meta.get("livetime")
+
+    def add_off(self, other, weights):
+        """`~gammapy.datasets.MapDatasetOnOff.stack`: the OFF counts and the acceptances."""
+        total_off, total_alpha, total_acceptance = (np.zeros(self.off.shape, dtype="float32") for _ in range(3))
+        _add(total_acceptance, self.acceptance)
+        _add(total_acceptance, other.acceptance.data, weights)
+        _add(total_off, self.off)
+        _add(total_alpha, _alpha(self.acceptance, self.acceptance_off) * self.off)
+        _add(total_off, other.counts_off.data, weights)
+        _add(total_alpha, _alpha(other.acceptance.data, other.acceptance_off.data) * other.counts_off.data, weights)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            acceptance_off = total_acceptance * total_off / total_alpha
+            average_alpha = total_alpha.sum() / total_off.sum()
+        is_zero = total_off == 0
+        acceptance_off[is_zero] = total_acceptance[is_zero] / average_alpha
+        self.acceptance[...] = total_acceptance
+        self.acceptance_off, self.off = acceptance_off, total_off
+
+    def add_products(self, other, weights):
+        """`~gammapy.datasets.MapDataset.stack`: counts, exposure and livetime, energy dispersion, masks."""
+        _add(self.counts, other.counts.data, weights)
+        image = np.logical_or.reduce(weights, axis=0)  # the mask_safe_image
+        _add(self.exposure, other.exposure.data, image)
+        livetime = other.exposure.meta.get("livetime")
+        if livetime is not None and np.any(image):
+            self.livetime = livetime.copy() if self.livetime is None else self.livetime + livetime
+        self.kernel *= self.kernel_exposure
+        _add(self.kernel, other.edisp.edisp_map.data * other.edisp.exposure_map.data, weights)
+        _add(self.kernel_exposure, other.edisp.exposure_map.data, np.logical_or.reduce(weights, axis=0, keepdims=True))
+        with np.errstate(invalid="ignore"):
+            self.kernel /= self.kernel_exposure
+            self.kernel = np.nan_to_num(self.kernel)
+        self.mask |= weights
+        if self.mask_fit is not None:
+            self.mask_fit |= np.asarray(other.mask_fit.data, dtype=bool)
+
+    def write_to(self, stacked):
+        """Give the stacked dataset's maps these sums."""
+        maps = dict(
+            counts=stacked.counts, off=stacked.counts_off, acceptance=stacked.acceptance,
+            acceptance_off=stacked.acceptance_off, exposure=stacked.exposure, mask=stacked.mask_safe,
+            kernel=stacked.edisp.edisp_map, kernel_exposure=stacked.edisp.exposure_map,
+        )
+        for name, m in maps.items():
+            m.data = getattr(self, name)
+        if self.mask_fit is not None:
+            stacked.mask_fit.data = self.mask_fit
+        if self.livetime is not None:
+            stacked.exposure.meta["livetime"] = self.livetime
