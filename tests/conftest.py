@@ -70,6 +70,28 @@ def every_step_run(datasets_session, intervals, sed_energy_edges):
     return estimator, datasets
 
 
+@pytest.fixture(scope="session")
+def ray_lock(tmp_path_factory):
+    """A lock shared by the pytest-xdist workers, held by every test that starts Ray.
+
+    ``ray.init`` joins any cluster whose address it finds on the machine: a test's local Ray
+    instance would join the two-node cluster of ``test_ray_cluster.py`` running on the other
+    worker. Holding this lock, the tests that start Ray run one at a time.
+    """
+    from filelock import FileLock
+
+    return FileLock(str(tmp_path_factory.getbasetemp().parent / "ray.lock"))
+
+
+@pytest.fixture()
+def ray_alone(ray_lock):
+    """Ray to itself for the test (`ray_lock`), shut down after it."""
+    ray = pytest.importorskip("ray")
+    with ray_lock:
+        yield ray
+        ray.shutdown()
+
+
 @pytest.fixture()
 def flare_datasets(flare_datasets_session):
     """Six 20-minute on-off spectra of a flare, with a power law as model."""

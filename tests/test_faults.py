@@ -273,23 +273,19 @@ class DyingWorker(TimeResolvedSpectrumEstimator):
 
 
 @pytest.mark.parametrize("backend", ["multiprocessing", "ray"])
-def test_dead_worker_gives_an_error_within_seconds(flare_datasets, flare_intervals, backend, tmp_path):
+def test_dead_worker_gives_an_error_within_seconds(flare_datasets, flare_intervals, backend, tmp_path, request):
     if backend == "ray":
-        ray = pytest.importorskip("ray")
         import sys
 
+        ray = request.getfixturevalue("ray_alone")
         # Ray's workers cannot import this test module: send the estimator class by value
         ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     estimator = DyingWorker(
         time_intervals=flare_intervals, n_jobs=2, parallel_backend=backend, checkpoint=tmp_path / "cp"
     )
     start = time.perf_counter()
-    try:
-        with pytest.raises(WorkerLostError, match=r"worker process died.*Lost bins: .*2026-01-01T01:00:00") as info:
-            estimator.run(flare_datasets)
-    finally:
-        if backend == "ray":
-            ray.shutdown()
+    with pytest.raises(WorkerLostError, match=r"worker process died.*Lost bins: .*2026-01-01T01:00:00") as info:
+        estimator.run(flare_datasets)
     assert time.perf_counter() - start < 60
     assert 3 in info.value.lost
     assert "checkpoint" in str(info.value)

@@ -31,14 +31,10 @@ def test_multiprocessing(serial, flare_intervals):
         assert_allclose(table[name], expected[name], rtol=1e-6)
 
 
-def test_ray(serial, flare_intervals):
+def test_ray(serial, flare_intervals, ray_alone):
     """A local Ray instance (the `ray` extra); a Ray cluster is used the same way."""
-    ray = pytest.importorskip("ray")
     datasets, expected = serial
-    try:
-        table = run(datasets, flare_intervals, n_jobs=2, parallel_backend="ray")
-    finally:
-        ray.shutdown()
+    table = run(datasets, flare_intervals, n_jobs=2, parallel_backend="ray")
     for name in COLUMNS:
         assert_allclose(table[name], expected[name], rtol=1e-6)
 

@@ -14,17 +14,18 @@ RUNS = [33787, 33788]
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(ray_lock):
     """The README's recipe: a cluster (here two local nodes), ``ray.init(address=...)``, then
-    ``parallel_backend="ray"``."""
-    if ray.is_initialized():  # a local instance of another test in this process
+    ``parallel_backend="ray"``; no other test starts Ray meanwhile (`ray_lock`)."""
+    with ray_lock:
+        if ray.is_initialized():  # a local instance of another test in this process
+            ray.shutdown()
+        nodes = cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+        nodes.add_node(num_cpus=1)
+        ray.init(address=nodes.address, log_to_driver=False)
+        yield nodes
         ray.shutdown()
-    nodes = cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    nodes.add_node(num_cpus=1)
-    ray.init(address=nodes.address, log_to_driver=False)
-    yield nodes
-    ray.shutdown()
-    nodes.shutdown()
+        nodes.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +110,17 @@ def test_posteriors_on_a_two_node_cluster_equal_a_serial_run(cluster, flare_data
     for name in ("index", "amplitude"):
         assert_array_equal(np.asarray(on_ray.products["posterior"][name]), np.asarray(serial.products["posterior"][name]))
     assert_array_equal(on_ray.to_table()["log_evidence"], serial.to_table()["log_evidence"])
+
+
+def test_a_cluster_running_on_the_machine_is_joined(cluster):
+    """A Ray cluster started on the machine (``ray start``) and no ``ray.init`` of the user's: the
+    run joins the cluster (as Ray's own pool does) instead of failing on its number of CPUs."""
+    from gammapy_trs.utils.parallel import Runner
+
+    ray.shutdown()  # the driver leaves; the cluster runs on, its address on the machine
+    try:
+        assert Runner(n_jobs=2, backend="ray").run(abs, {0: -1, 1: -2}) == {0: 1, 1: 2}
+        assert ray.get_runtime_context().gcs_address == cluster.address
+    finally:
+        ray.shutdown()
+        ray.init(address=cluster.address, log_to_driver=False)  # as the fixture left it

@@ -258,11 +258,24 @@ def _run_processes(function, tasks, n_jobs, done, desc):
         _INHERITED.pop(run_id, None)
 
 
+def _init_ray(ray, n_jobs):
+    """Start a local Ray instance of ``n_jobs`` CPUs, or connect to the cluster running on this
+    machine (``ray start``, or ``RAY_ADDRESS``), which ``ray.init`` finds by itself: as Ray's own
+    pool does. Ray refuses a number of CPUs for a cluster it connects to."""
+    try:
+        ray.init(num_cpus=n_jobs, log_to_driver=False)
+    except ValueError as error:
+        if "existing cluster" not in str(error):
+            raise
+        log.info("Connecting to the Ray cluster running on this machine (its CPUs, not n_jobs).")
+        ray.init(log_to_driver=False)
+
+
 def _run_ray(function, tasks, n_jobs, done, desc):
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=n_jobs, log_to_driver=False)
+        _init_ray(ray, n_jobs)
     remote = ray.remote(max_retries=0, num_cpus=1)(_call)
     pending = {remote.remote(function, task): index for index, task in tasks.items()}
     finished = {}
