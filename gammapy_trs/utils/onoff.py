@@ -1,6 +1,7 @@
 """Arrays of on-off datasets computed as Gammapy computes them, without its intermediate maps."""
 
 import numpy as np
+import astropy.units as u
 from astropy.table import Table
 from gammapy.datasets import MapDatasetOnOff
 
@@ -29,9 +30,8 @@ def background_values(dataset):
     if isinstance(dataset, MapDatasetOnOff):
         if dataset.counts_off is None or dataset.acceptance is None or dataset.acceptance_off is None:
             return None
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            alpha = dataset.acceptance.quantity / dataset.acceptance_off.quantity
-            return np.nan_to_num(alpha.to_value("")) * np.asarray(dataset.counts_off.data, dtype=float)
+        alpha = _alpha(dataset.acceptance.quantity, dataset.acceptance_off.quantity)
+        return alpha * np.asarray(dataset.counts_off.data, dtype=float)
     background = dataset.background
     return None if background is None else np.asarray(background.data, dtype=float)
 
@@ -50,9 +50,11 @@ def _add(total, data, weights=None):
 
 
 def _alpha(acceptance, acceptance_off):
-    """``MapDatasetOnOff.alpha``'s values."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.nan_to_num(acceptance / acceptance_off)
+    """``MapDatasetOnOff.alpha``'s values: the ratio of the acceptances (arrays or quantities),
+    infinities as the largest float and NaN as zero (`numpy.nan_to_num`)."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        ratio = np.nan_to_num(acceptance / acceptance_off)
+    return ratio.to_value("") if isinstance(ratio, u.Quantity) else ratio
 
 
 _PRODUCTS = ("counts", "counts_off", "acceptance", "acceptance_off", "exposure", "mask_safe", "gti")
